@@ -1,0 +1,347 @@
+"""The `kairos` command: a thin layer over the library.
+
+With an instance running, commands talk to it over the control API; with none running, they work
+on the home's files directly, under the home's lock. Exit status: 0 done, 1 could not (e.g. already
+running, not running), 2 bad input (the message names what was wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import signal
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_text
+from .control.client import ControlClient
+from .errors import ControlAPIError, HomeLockedError, KairosError, NotRunningError, SettingsError
+from .home import Home
+from .memory.daily_log import DailyLog
+from .settings import load_settings, parse_cli_value, update_settings_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        args = parser.parse_args(["run", *(argv or [])])
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    home = Home(args.home)
+    try:
+        return int(args.handler(home, args) or 0)
+    except SettingsError as exc:
+        print(f"kairos: {exc}", file=sys.stderr)
+        return 2
+    except HomeLockedError:
+        print(f"kairos: another kairos process is using {home.root}; try again", file=sys.stderr)
+        return 1
+    except KairosError as exc:
+        print(f"kairos: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kairos", description=(
+        "An always-on personal AI assistant. Without a command, runs the app."))
+    parser.add_argument("--home", help="the app's home folder (default: $KAIROS_HOME or the "
+                        "platform's user data folder)")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the assistant")
+    run.add_argument("--headless", action="store_true", help="no tray, no windows")
+    group = run.add_mutually_exclusive_group()
+    group.add_argument("--continue", dest="resume", action="store_true",
+                       help="resume the latest session")
+    group.add_argument("--session-id", help="resume (or start) the session with this id")
+    run.add_argument("--exit-after", type=float, metavar="SECONDS",
+                     help="stop cleanly after this many seconds")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(handler=cmd_run)
+
+    send = sub.add_parser("send", help="send the assistant a message")
+    send.add_argument("text", nargs="+")
+    send.set_defaults(handler=cmd_send)
+
+    status = sub.add_parser("status", help="is it running, and what is it doing")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
+
+    logs = sub.add_parser("logs", help="print a daily log")
+    logs.add_argument("--date", help="YYYY-MM-DD (default: today)")
+    logs.set_defaults(handler=cmd_logs)
+
+    inbox = sub.add_parser("inbox", help="files the assistant delivered")
+    inbox.add_argument("--json", action="store_true")
+    inbox.set_defaults(handler=cmd_inbox)
+
+    messages = sub.add_parser("messages", help="messages the assistant sent")
+    messages.add_argument("--json", action="store_true")
+    messages.add_argument("--limit", type=int, default=20)
+    messages.set_defaults(handler=cmd_messages)
+
+    settings = sub.add_parser("settings", help="show or change settings")
+    settings_sub = settings.add_subparsers(dest="settings_command", required=True)
+    show = settings_sub.add_parser("show")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_settings_show)
+    set_ = settings_sub.add_parser("set", help="VALUE is read as JSON when it parses, else text")
+    set_.add_argument("key")
+    set_.add_argument("value")
+    set_.set_defaults(handler=cmd_settings_set)
+
+    key = sub.add_parser("key", help="the Anthropic API key")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    key_set = key_sub.add_parser("set", help="store a key in the home (read from stdin or asked)")
+    key_set.set_defaults(handler=cmd_key_set)
+    key_clear = key_sub.add_parser("clear", help="remove the stored key")
+    key_clear.set_defaults(handler=cmd_key_clear)
+    return parser
+
+
+def _client(home: Home) -> ControlClient | None:
+    try:
+        return ControlClient.for_home(home)
+    except NotRunningError:
+        return None
+
+
+# -- run -------------------------------------------------------------------------------------
+
+def cmd_run(home: Home, args: argparse.Namespace) -> int:
+    if not args.headless:
+        print("kairos: the tray app is not part of this build yet; running headless "
+              "(use --headless to silence this note)", file=sys.stderr)
+    return asyncio.run(_run_headless(home, args))
+
+
+async def _run_headless(home: Home, args: argparse.Namespace) -> int:
+    from .runtime import Engine
+
+    engine = Engine(home)
+    try:
+        await engine.start(session_id=args.session_id, resume=args.resume)
+    except HomeLockedError:
+        info = home.read_control() or {}
+        print(f"kairos: already running for {home.root} (pid {info.get('pid', '?')}, control "
+              f"API port {info.get('port', '?')}). Talk to it with `kairos send`, or stop it "
+              "first.", file=sys.stderr)
+        return 1
+    name = engine.settings.assistant_name
+    for problem in engine.settings_problems:
+        print(f"kairos: settings: {problem}", file=sys.stderr)
+    engine.bus.subscribe(lambda e: _print_event(name, e))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises
+            loop.add_signal_handler(sig, engine.stop_requested.set)
+    state = engine.status.state
+    print(f"{name} is running (session {engine.status.session_id}, home {home.root}, "
+          f"state {state}). Ctrl+C stops it.", flush=True)
+    if state == "no_api_key":
+        print(f"kairos: {engine.status.detail}", file=sys.stderr)
+    await engine.run_until_stopped(args.exit_after)
+    print(f"{name} stopped.", flush=True)
+    return 0
+
+
+def _print_event(name: str, event: Any) -> None:
+    if event.kind == "message":
+        tag = {"proactive": f"{name} (proactive)", "system": f"{name} (app)"}.get(
+            event.data.get("status"), name)
+        print(f"[{tag}] {event.data['text']}", flush=True)
+    elif event.kind == "file":
+        print(f"[{name}: file] {event.data['title']} -> {event.data['path']}", flush=True)
+
+
+# -- commands that work with or without a running instance -----------------------------------
+
+def cmd_send(home: Home, args: argparse.Namespace) -> int:
+    text = " ".join(args.text).strip()
+    if not text:
+        print("kairos: nothing to send", file=sys.stderr)
+        return 2
+    client = _client(home)
+    if client is not None:
+        client.send(text)
+        print("sent to the running assistant")
+        return 0
+    from .queue import InboundItem, InboundQueue
+    from .store import Store
+
+    home.ensure()
+    with home.locked():
+        store = Store(home.store_file)
+        from .clock import SystemClock
+
+        InboundQueue(store).put(InboundItem(
+            kind="user", text=text, created_at=SystemClock().now().isoformat(timespec="seconds")))
+        store.close()
+    print("kairos is not running: the message is queued and will be delivered at the next start")
+    return 0
+
+
+def cmd_status(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    if client is not None:
+        data = client.status()
+    else:
+        loaded = load_settings(home.settings_file)
+        data = {"running": False, "state": "stopped", "home": str(home.root),
+                "model": loaded.settings.model, "settingsProblems": loaded.problems}
+        if home.store_file.exists():
+            from .clock import SystemClock
+            from .store import Store
+            from .usage import UsageLedger
+
+            store = Store(home.store_file)
+            data["queued"] = len(store.all("inbound"))
+            data["usageToday"] = UsageLedger(store, SystemClock()).day()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    if not data.get("running"):
+        print(f"not running (home {data['home']}); start it with `kairos run`")
+    else:
+        until = data.get("sleepingUntil")
+        state = data["state"] + (f" until {until}" if until else "")
+        print(f"running: {state}\nsession: {data.get('sessionId')}\nmodel: {data.get('model')}")
+        if data.get("detail"):
+            print(f"detail: {data['detail']}")
+    if "queued" in data:
+        print(f"queued: {data['queued']}")
+    usage = data.get("usageToday")
+    if usage:
+        print(f"today: {usage['calls']} model calls, {usage['input']:,} input / "
+              f"{usage['cacheRead']:,} cache read / {usage['cacheWrite']:,} cache write / "
+              f"{usage['output']:,} output tokens, about ${usage['costUsd']:.2f}")
+    for problem in data.get("settingsProblems") or []:
+        print(f"settings: {problem}")
+    return 0
+
+
+def cmd_logs(home: Home, args: argparse.Namespace) -> int:
+    from .clock import SystemClock
+
+    try:
+        day = date.fromisoformat(args.date) if args.date else SystemClock().now().date()
+    except ValueError:
+        print(f"kairos: --date must look like 2026-11-22, not {args.date!r}", file=sys.stderr)
+        return 2
+    text = DailyLog(home.logs_dir, SystemClock()).read(day)
+    if not text:
+        print(f"no log for {day.isoformat()}", file=sys.stderr)
+        return 1
+    print(text, end="")
+    return 0
+
+
+def _store_table(home: Home, table: str) -> list[dict[str, Any]]:
+    if not home.store_file.exists():
+        return []
+    from .store import Store
+
+    return [{k: v for k, v in d.items() if k != "_id"} for d in Store(home.store_file).all(table)]
+
+
+def cmd_inbox(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    items = client.inbox() if client else list(reversed(_store_table(home, "inbox")))
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    if not items:
+        print("the inbox is empty")
+    for item in items:
+        mark = " " if item.get("read") else "*"
+        print(f"{mark} {item['deliveredAt']}  {item['title']}  {item['path']} "
+              f"({item['size']:,} bytes)")
+    return 0
+
+
+def cmd_messages(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    items = client.messages(args.limit) if client else _store_table(home, "messages")[-args.limit:]
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    if not items:
+        print("no messages yet")
+    for item in items:
+        print(f"{item['createdAt']} [{item['status']}] {item['text']}")
+    return 0
+
+
+def cmd_settings_show(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    if client is not None:
+        data = client.settings()
+        settings, problems = data["settings"], data["problems"]
+    else:
+        loaded = load_settings(home.settings_file)
+        settings, problems = loaded.settings.to_json_dict(), loaded.problems
+    if args.json:
+        print(json.dumps(settings, indent=2))
+    else:
+        width = max(len(k) for k in settings)
+        for key, value in settings.items():
+            print(f"{key:<{width}}  {json.dumps(value)}")
+    for problem in problems:
+        print(f"kairos: settings: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_settings_set(home: Home, args: argparse.Namespace) -> int:
+    value = parse_cli_value(args.value)
+    client = _client(home)
+    if client is not None:
+        try:
+            client.update_settings({args.key: value})
+        except ControlAPIError as exc:
+            payload = getattr(exc, "payload", {})
+            raise SettingsError(str(exc), key=payload.get("key")) from None
+    else:
+        home.ensure()
+        with home.locked():
+            update_settings_file(home.settings_file, {args.key: value})
+    print(f"{args.key} = {json.dumps(value)}")
+    return 0
+
+
+def cmd_key_set(home: Home, args: argparse.Namespace) -> int:
+    if sys.stdin.isatty():
+        key = getpass.getpass("Anthropic API key (input hidden): ")
+    else:
+        key = sys.stdin.readline()
+    key = key.strip()
+    if not key:
+        print("kairos: no key given; nothing changed", file=sys.stderr)
+        return 2
+    home.ensure()
+    home.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    atomic_write_text(home.api_key_file, key + "\n", mode=0o600)
+    print(f"key stored in {home.api_key_file} (mode 0600); restart kairos to use it")
+    return 0
+
+
+def cmd_key_clear(home: Home, args: argparse.Namespace) -> int:
+    path: Path = home.api_key_file
+    if path.exists():
+        path.unlink()
+        print("stored key removed")
+    else:
+        print("no stored key")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""How the assistant reaches the user: messages, files in the inbox, notifications."""

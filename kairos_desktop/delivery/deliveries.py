@@ -1,0 +1,83 @@
+"""Deliveries: the one door through which anything reaches the user.
+
+A message is stored in the outbox, logged, published on the event bus and, when its status is one
+the user wants notifications for, shown as a notification. A file is copied into the inbox first
+(through the folder policy), then announced the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..events import EventBus
+from ..memory.daily_log import DailyLog
+from ..paths import FolderPolicy
+from ..settings import Settings
+from .inbox import Inbox
+from .notifier import Notification, Notifier
+from .outbox import MessageStatus, Outbox
+
+log = logging.getLogger(__name__)
+
+
+class Deliveries:
+    def __init__(self, *, outbox: Outbox, inbox: Inbox, notifier: Notifier, daily_log: DailyLog,
+                 bus: EventBus, settings: Callable[[], Settings],
+                 policy: Callable[[], FolderPolicy]) -> None:
+        self.outbox = outbox
+        self.inbox = inbox
+        self.notifier = notifier
+        self._log = daily_log
+        self._bus = bus
+        self._settings = settings
+        self._policy = policy
+        self.session_id: str | None = None
+
+    async def message(self, text: str, status: MessageStatus,
+                      attachments: list[str] | None = None) -> dict[str, Any]:
+        files = [self.file_record(path) for path in attachments or []]
+        record = self.outbox.add(text, status, [f["path"] for f in files],
+                                 session_id=self.session_id)
+        self._log.append(f"message ({status})", text)
+        self._bus.publish("message", **record)
+        settings = self._settings()
+        if settings.notifications_enabled and status in settings.notify_statuses:
+            await self._notify(Notification(settings.assistant_name, text, "message", record["id"]))
+        return record
+
+    def file_record(self, raw_path: str, title: str | None = None) -> dict[str, Any]:
+        source = self._policy().readable(raw_path)
+        record = self.inbox.deliver(Path(source), title=title, session_id=self.session_id)
+        self._log.append("file delivered", f"{record['name']} ({record['size']:,} bytes) "
+                         f"-> {record['path']} sha256={record['sha256'][:16]}")
+        self._bus.publish("file", **record)
+        return record
+
+    async def file(self, raw_path: str, title: str | None = None) -> dict[str, Any]:
+        record = self.file_record(raw_path, title)
+        settings = self._settings()
+        if settings.notifications_enabled:
+            await self._notify(Notification(
+                f"{settings.assistant_name}: new file", record["title"], "file", record["id"]))
+        return record
+
+    async def push(self, title: str, body: str) -> bool:
+        self._log.append("notification", f"{title}: {body}")
+        if not self._settings().notifications_enabled:
+            self._log.append("notification", "not shown: notificationsEnabled is off")
+            return False
+        return await self._notify(Notification(title, body, "push"))
+
+    async def _notify(self, notification: Notification) -> bool:
+        try:
+            shown = await self.notifier.notify(notification)
+        except Exception as exc:  # a broken backend must not lose the message: it is stored
+            log.exception("notifier failed")
+            self._log.append("error", f"notification failed: {exc}")
+            shown = False
+        self._bus.publish("notification", title=notification.title, body=notification.body,
+                          kind=notification.kind, ref=notification.ref, shown=shown)
+        return shown

@@ -1,0 +1,59 @@
+"""Exception classes with messages a user can act on.
+
+Every error the app raises on purpose is one of these, so the CLI can print its message and exit
+with a precise status instead of a traceback, and tests can match the words a user will read.
+"""
+
+from __future__ import annotations
+
+
+class KairosError(Exception):
+    """Base class: the message is written for the user and says what to do."""
+
+
+class SettingsError(KairosError):
+    """settings.json or a value for it is wrong; names the key."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class StoreCorruptError(KairosError):
+    """store.json cannot be read; the file is kept untouched."""
+
+
+class HomeLockedError(KairosError):
+    """Another process holds this home."""
+
+
+class PathNotAllowedError(KairosError):
+    """A file tool asked for a path outside the folders it may use."""
+
+
+class ToolInputError(KairosError):
+    """The model called a tool with arguments that do not fit its schema."""
+
+
+class ModelUnavailableError(KairosError):
+    """The model could not be reached after retries; the turn stays queued.
+
+    `retryable` is False when trying the same request again cannot help (a bad key, an unknown
+    model): the loop then waits longer and tells the user what to fix."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class NoApiKeyError(KairosError):
+    """No Anthropic API key is configured."""
+
+
+class NotRunningError(KairosError):
+    """No instance is running for this home."""
+
+
+class ControlAPIError(KairosError):
+    """The running instance answered a control request with an error."""

@@ -1,0 +1,340 @@
+"""The heartbeat loop: sleep until the deadline or an arrival, build a turn (the latest tick plus
+what arrived), let the model act through tools until it calls Sleep, log everything, repeat.
+
+Invariants:
+- Inbound items are acked only after their turn is stored: a failed call or a crash replays them.
+- A quiet tick (nothing arrived, the model only slept) is logged but never stored, so the
+  conversation prefix, and with it the prompt cache, stays identical from one idle tick to the next.
+- Every wait goes through the Clock; nothing here reads the time or sleeps on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from .clock import Clock
+from .delivery.deliveries import Deliveries
+from .errors import ModelUnavailableError
+from .events import EventBus
+from .memory.daily_log import DailyLog
+from .model import ModelClient, ModelReply
+from .paths import FolderPolicy
+from .prompts import no_key_reply, render_item, system_prompt, tick_block
+from .queue import InboundItem, InboundQueue
+from .settings import Settings
+from .status import EngineStatus, State
+from .tools.base import ToolContext, ToolRegistry, TurnState
+from .transcript import SLEEP_RESULT, Transcript, repair
+from .usage import UsageLedger
+
+log = logging.getLogger(__name__)
+
+FIVE_MINUTES = 300.0
+RETRY_BASE_S = 15.0
+RETRY_MAX_S = 900.0
+NON_RETRYABLE_WAIT_S = 600.0
+TOOL_RESULT_MAX_CHARS = 50_000
+
+
+class StopRequested(Exception):
+    """Raised inside a turn when the engine is stopping while it waits to retry."""
+
+
+class AssistantLoop:
+    def __init__(self, *, settings: Callable[[], Settings], clock: Clock, queue: InboundQueue,
+                 transcript: Transcript, model: ModelClient | None, tools: ToolRegistry,
+                 policy: Callable[[], FolderPolicy], deliveries: Deliveries, daily_log: DailyLog,
+                 usage: UsageLedger, bus: EventBus, status: EngineStatus) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.queue = queue
+        self.transcript = transcript
+        self._model = model
+        self.tools = tools
+        self._policy = policy
+        self._deliveries = deliveries
+        self._log = daily_log
+        self._usage = usage
+        self._bus = bus
+        self.status = status
+        self._stopping = False
+        self._deadline: float | None = 0.0  # monotonic; 0 = tick at once; None = until arrival
+        self._last_sleep_s: float | None = None
+        self._outage_reported = False
+        self.last_interaction: datetime | None = None
+
+    # -- control -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.queue.arrived.set()
+
+    def wake_now(self) -> None:
+        self._deadline = 0.0
+        self.queue.arrived.set()
+
+    def mark_interaction(self) -> None:
+        self.last_interaction = self._clock.now()
+        self.status.last_interaction = self.last_interaction.isoformat(timespec="seconds")
+
+    def _set_state(self, state: State, detail: str = "", until: datetime | None = None) -> None:
+        self.status.state = state
+        self.status.detail = detail
+        self.status.sleeping_until = until.isoformat(timespec="seconds") if until else None
+        self._bus.publish("state", **self.status.to_dict())
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while not self._stopping:
+            await self._sleep()
+            if self._stopping:
+                break
+            self.queue.arrived.clear()
+            try:
+                if self._model is None:
+                    await self._turn_without_model()
+                else:
+                    await self._turn()
+            except StopRequested:
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must survive anything a turn throws
+                log.exception("turn failed")
+                self._log.append("error", f"turn failed: {exc!r}")
+                self._set_state("error", str(exc))
+                self._schedule_sleep(60.0)
+        self._set_state("stopped")
+
+    async def _sleep(self) -> None:
+        if self._deadline is None:
+            timeout = None
+        else:
+            timeout = max(0.0, self._deadline - self._clock.monotonic())
+        if timeout == 0.0:
+            return
+        await self._clock.wait(self.queue.arrived, timeout)
+
+    def _schedule_sleep(self, seconds: float | None) -> None:
+        if seconds is None:
+            self._deadline = None
+            self._set_state(self.status.state if self._model is None else "sleeping",
+                            self.status.detail if self._model is None else "")
+            return
+        self._deadline = self._clock.monotonic() + seconds
+        until = self._clock.now() + timedelta(seconds=seconds)
+        if self._model is None:
+            self._set_state(self.status.state, self.status.detail, until)
+        else:
+            self._set_state("sleeping", "", until)
+
+    def clamp_sleep(self, requested: float | None) -> float | None:
+        """Seconds to sleep for a Sleep request (None: no Sleep was called); None = until an
+        arrival (maxSleepDurationMs = -1)."""
+        settings = self._settings()
+        if settings.max_sleep_duration_ms == -1:
+            return None
+        low = settings.min_sleep_duration_ms / 1000
+        high = settings.max_sleep_duration_ms / 1000
+        if requested is None:
+            return high
+        return max(low, min(requested, high))
+
+    def _present(self, now: datetime) -> bool:
+        if self.last_interaction is None:
+            return False
+        window = timedelta(minutes=self._settings().presence_window_minutes)
+        return now - self.last_interaction <= window
+
+    # -- a turn without a key ----------------------------------------------------------------
+
+    async def _turn_without_model(self) -> None:
+        settings = self._settings()
+        items = self.queue.pending()
+        for item in items:
+            if item.kind == "user":
+                self.mark_interaction()
+                self._log.append("user", item.text)
+                await self._deliveries.message(no_key_reply(settings.assistant_name), "system")
+            elif item.kind == "cron":
+                self._log.append("reminder", item.text)
+                await self._deliveries.message(item.text, "proactive")
+            else:
+                self._log.append(item.kind, item.text, external_source=item.source
+                                 if item.external else None)
+        self.queue.ack([i.id for i in items])
+        self._deadline = None
+
+    # -- a turn with the model ---------------------------------------------------------------
+
+    def _cache_ttl(self) -> str:
+        expected = self._last_sleep_s
+        if expected is None:
+            expected = self.clamp_sleep(None)
+        return "5m" if expected is not None and expected <= FIVE_MINUTES - 30 else "1h"
+
+    def build_request(self, turn_messages: list[dict[str, Any]], ttl: str
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """(system, tools, messages) with cache breakpoints on: the last tool, the system prompt,
+        the end of the stored history, and the newest block."""
+        settings = self._settings()
+        mark = {"type": "ephemeral", "ttl": ttl}
+        policy = self._policy()
+        system = [{"type": "text", "cache_control": mark, "text": system_prompt(
+            settings, workspace=str(policy.workspace),
+            readable=[str(p) for p in policy.readable_roots])}]
+        tools = self.tools.definitions()
+        if tools:
+            tools[-1] = {**tools[-1], "cache_control": mark}
+        history = copy.deepcopy(self.transcript.context())
+        if history:
+            history[-1]["content"][-1] = {**history[-1]["content"][-1], "cache_control": mark}
+        messages = repair(history + copy.deepcopy(turn_messages))
+        last = messages[-1]["content"][-1]
+        if "cache_control" not in last:
+            messages[-1]["content"][-1] = {**last, "cache_control": mark}
+        return system, tools, messages
+
+    async def _turn(self) -> None:
+        settings = self._settings()
+        items = self.queue.pending()
+        now = self._clock.now()
+        if any(i.kind == "user" for i in items):
+            self.mark_interaction()
+        tick = tick_block(now, present=self._present(now), last_interaction=self.last_interaction)
+        text = "\n\n".join([tick, *(render_item(i) for i in items)])
+        content: list[dict[str, Any]] = [
+            {"type": "tool_result", "tool_use_id": tid, "content": SLEEP_RESULT}
+            for tid in self.transcript.unanswered_tool_uses()]
+        content.append({"type": "text", "text": text})
+        turn_messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+        for item in items:
+            self._log.append(item.kind if item.kind != "user" else "user", item.text,
+                             external_source=item.source if item.external else None)
+        self._set_state("working")
+        ctx = ToolContext(settings=settings, policy=self._policy(), deliveries=self._deliveries,
+                          daily_log=self._log, clock=self._clock, turn=TurnState())
+        only_slept = True
+        ttl = self._cache_ttl()
+        calls = 0
+        for _ in range(settings.max_tool_iterations):
+            reply = await self._call(turn_messages, ttl)
+            calls += 1
+            if reply.content:
+                turn_messages.append({"role": "assistant", "content": reply.content})
+            if reply.text:
+                self._log.append("thought", reply.text)
+            if not reply.tool_calls:
+                break
+            results: list[dict[str, Any]] = []
+            for call in reply.tool_calls:
+                if call.name != "Sleep":
+                    only_slept = False
+                result = await self.tools.call(ctx, call.name, call.input)
+                self._log_tool(call.name, call.input, result.content, result.is_error)
+                if call.name == "Sleep" and not result.is_error:
+                    continue  # answered at the start of the next turn
+                results.append({"type": "tool_result", "tool_use_id": call.id,
+                                "content": _clip(result.content), "is_error": result.is_error})
+            if ctx.turn.sleep_seconds is not None:
+                if results:  # Sleep came with other calls: answer them now, Sleep included
+                    sleep_ids = [c.id for c in reply.tool_calls if c.name == "Sleep"]
+                    results += [{"type": "tool_result", "tool_use_id": sid,
+                                 "content": SLEEP_RESULT} for sid in sleep_ids]
+                    turn_messages.append({"role": "user", "content": results})
+                break
+            turn_messages.append({"role": "user", "content": results})
+        else:
+            self._log.append("error", f"stopped after {settings.max_tool_iterations} tool "
+                             "iterations without a Sleep (setting maxToolIterations)")
+            turn_messages.pop()  # its results: the repair step answers the last calls next turn
+        quiet = not items and only_slept
+        sleep_s = self.clamp_sleep(ctx.turn.sleep_seconds)
+        self._last_sleep_s = sleep_s
+        if quiet:
+            self._log.append("tick", f"quiet; {_sleep_words(sleep_s)}")
+        else:
+            self.transcript.append_turn(turn_messages, now.isoformat(timespec="seconds"))
+            self._log.append("tick", f"{calls} model call(s); {_sleep_words(sleep_s)}")
+            if self.transcript.compact(settings.context_budget_tokens):
+                self._log.append("compaction", "older turns folded into a summary")
+        self.queue.ack([i.id for i in items])
+        self.status.turns += 1
+        self._outage_reported = False
+        if any(i.wakes for i in self.queue.pending()):
+            self._deadline = 0.0  # something arrived during the turn: go again at once
+            self._set_state("working")
+        else:
+            self._schedule_sleep(sleep_s)
+
+    async def _call(self, turn_messages: list[dict[str, Any]], ttl: str) -> ModelReply:
+        assert self._model is not None
+        attempt = 0
+        while True:
+            settings = self._settings()
+            system, tools, messages = self.build_request(turn_messages, ttl)
+            try:
+                reply = await self._model.create(
+                    model=settings.model, system=system, tools=tools, messages=messages,
+                    max_tokens=settings.max_output_tokens)
+            except ModelUnavailableError as exc:
+                attempt += 1
+                wait = (min(RETRY_BASE_S * 2 ** (attempt - 1), RETRY_MAX_S) if exc.retryable
+                        else NON_RETRYABLE_WAIT_S)
+                self._log.append("error", f"model call failed (attempt {attempt}): {exc}; "
+                                 f"retrying in {wait:.0f} s, nothing queued is lost")
+                self._set_state("offline" if exc.retryable else "error", str(exc),
+                                self._clock.now() + timedelta(seconds=wait))
+                if not self._outage_reported and (attempt >= 3 or not exc.retryable):
+                    self._outage_reported = True
+                    await self._deliveries.message(
+                        f"I can't reach the model right now: {exc} Your messages are kept and "
+                        "I will answer them as soon as it works again.", "system")
+                self.queue.arrived.clear()
+                await self._clock.wait(self.queue.arrived, wait)
+                if self._stopping:
+                    raise StopRequested from exc
+                continue
+            self._usage.record(settings.model, reply.usage, cache_ttl=ttl)
+            self._bus.publish("usage", model=settings.model, input=reply.usage.input_tokens,
+                              output=reply.usage.output_tokens,
+                              cacheRead=reply.usage.cache_read_tokens,
+                              cacheWrite=reply.usage.cache_write_tokens)
+            if self.status.state != "working":
+                self._set_state("working")
+            return reply
+
+    def _log_tool(self, name: str, args: dict[str, Any], result: str, is_error: bool) -> None:
+        if name == "Sleep":
+            return  # the tick line says how long it slept
+        shown = json.dumps(args, ensure_ascii=False)
+        if len(shown) > 400:
+            shown = shown[:397] + "..."
+        outcome = ("ERROR " if is_error else "") + (result if len(result) <= 400
+                                                    else result[:397] + "...")
+        self._log.append(f"tool {name}", f"{shown} -> {outcome}")
+        self._bus.publish("tool", name=name, input=args, result=result, isError=is_error)
+
+
+def _clip(text: str) -> str:
+    if len(text) <= TOOL_RESULT_MAX_CHARS:
+        return text
+    return text[:TOOL_RESULT_MAX_CHARS] + f"\n[cut at {TOOL_RESULT_MAX_CHARS} characters]"
+
+
+def _sleep_words(seconds: float | None) -> str:
+    if seconds is None:
+        return "sleeping until something arrives"
+    if seconds >= 60:
+        return f"sleeping {seconds / 60:.0f} min"
+    return f"sleeping {seconds:.0f} s"
+
+
+__all__ = ["AssistantLoop", "InboundItem"]

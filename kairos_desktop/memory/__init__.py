@@ -1,0 +1,1 @@
+"""Memory: the append-only daily logs (and, later, topic files and autoDream)."""

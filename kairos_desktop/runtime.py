@@ -1,0 +1,214 @@
+"""The composition root: builds the engine from a home and its settings, starts and stops it.
+
+Everything the engine runs (the heartbeat loop, the control API) lives on ONE asyncio loop; the
+Engine object is used from that loop. Kairos (api.py) wraps it for notebooks and threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock, SystemClock
+from .delivery.deliveries import Deliveries
+from .delivery.inbox import Inbox
+from .delivery.notifier import ConsoleNotifier, Notifier
+from .delivery.outbox import Outbox
+from .errors import SettingsError, StoreCorruptError
+from .events import EventBus
+from .home import Home, HomeLock
+from .loop import AssistantLoop
+from .memory.daily_log import DailyLog
+from .model import ModelClient, resolve_api_key
+from .paths import FolderPolicy
+from .queue import InboundItem, InboundQueue
+from .settings import Settings, load_settings, update_settings_file
+from .status import EngineStatus
+from .store import Store
+from .tools import ToolRegistry, core_tools
+from .transcript import Transcript, latest_session_id, new_session_id
+from .usage import UsageLedger
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, home: Home | Path | str | None = None, *, clock: Clock | None = None,
+                 notifier: Notifier | None = None, api_key: str | None = None,
+                 base_url: str | None = None, model_max_retries: int = 2,
+                 model_timeout: float = 120.0) -> None:
+        self.home = home if isinstance(home, Home) else Home(home)
+        self.clock = clock or SystemClock()
+        self.bus = EventBus()
+        self.notifier = notifier or ConsoleNotifier()
+        self._api_key = api_key
+        self._base_url = base_url
+        self._model_max_retries = model_max_retries
+        self._model_timeout = model_timeout
+        self.status = EngineStatus()
+        self.settings_problems: list[str] = []
+        self._settings = Settings()
+        self._lock = HomeLock(self.home.lock_file)
+        self._task: asyncio.Task[None] | None = None
+        self._model: ModelClient | None = None
+        self.control: Any = None
+        self.started = False
+        # Set by the control API's /api/stop (and the tray's Quit); whoever runs the engine
+        # then stops it.
+        self.stop_requested = asyncio.Event()
+
+    # -- settings ----------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def reload_settings(self) -> list[str]:
+        loaded = load_settings(self.home.settings_file)
+        self._settings = loaded.settings
+        self.settings_problems = loaded.problems
+        return loaded.problems
+
+    def update_settings(self, changes: dict[str, Any]) -> Settings:
+        """Validate and write `changes`, then apply them; SettingsError names a bad key."""
+        if not self.started:
+            raise SettingsError("the engine is not running")
+        self._settings = update_settings_file(self.home.settings_file, changes)
+        self.daily_log.append("settings", ", ".join(f"{k}={v!r}" for k, v in changes.items()))
+        self.bus.publish("settings", **self._settings.to_json_dict())
+        self.heartbeat.wake_now()  # new sleep bounds or model apply from the next tick
+        return self._settings
+
+    def policy(self) -> FolderPolicy:
+        return FolderPolicy(self.home.workspace_dir,
+                            [*self._settings.allowed_folders, str(self.home.memory_dir)])
+
+    def inbox_dir(self) -> Path:
+        configured = self._settings.inbox_dir
+        if configured:
+            return Path(configured).expanduser()
+        return self.home.default_inbox_dir(self._settings.assistant_name)
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def start(self, *, session_id: str | None = None, resume: bool = False,
+                    control_api: bool = True) -> None:
+        """Take the home, open everything, start the loop (and the control API)."""
+        self.home.ensure()
+        self._lock.acquire()
+        try:
+            await self._open(session_id=session_id, resume=resume, control_api=control_api)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    async def _open(self, *, session_id: str | None, resume: bool, control_api: bool) -> None:
+        for problem in self.reload_settings():
+            log.warning("settings: %s", problem)
+        self.daily_log = DailyLog(self.home.logs_dir, self.clock)
+        try:
+            self.store = Store(self.home.store_file)
+        except StoreCorruptError as exc:
+            moved = Store.quarantine(self.home.store_file, self.clock.now())
+            self.daily_log.append("error", f"{exc} Moved it to {moved}; starting a new store.")
+            self.settings_problems.append(f"store.json was corrupt and was moved to {moved}")
+            self.store = Store(self.home.store_file)
+        self.queue = InboundQueue(self.store)
+        self.usage = UsageLedger(self.store, self.clock)
+        self.outbox = Outbox(self.store, self.clock)
+        self.inbox = Inbox(self.store, self.inbox_dir(), self.clock,
+                           max_bytes=self._settings.max_inbox_file_bytes)
+        self.deliveries = Deliveries(
+            outbox=self.outbox, inbox=self.inbox, notifier=self.notifier,
+            daily_log=self.daily_log, bus=self.bus, settings=lambda: self._settings,
+            policy=self.policy)
+        if session_id is None and resume:
+            session_id = latest_session_id(self.home.sessions_dir)
+        session_id = session_id or new_session_id(self.clock.now())
+        self.transcript = Transcript.open(self.home.sessions_dir, session_id)
+        self.deliveries.session_id = session_id
+        api_key = self._api_key or resolve_api_key(self.home.api_key_file)
+        self._model = (ModelClient(api_key, base_url=self._base_url,
+                                   max_retries=self._model_max_retries,
+                                   timeout=self._model_timeout) if api_key else None)
+        self.tools = ToolRegistry(core_tools())
+        self.status.session_id = session_id
+        self.status.model = self._settings.model
+        self.heartbeat = AssistantLoop(
+            settings=lambda: self._settings, clock=self.clock, queue=self.queue,
+            transcript=self.transcript, model=self._model, tools=self.tools, policy=self.policy,
+            deliveries=self.deliveries, daily_log=self.daily_log, usage=self.usage, bus=self.bus,
+            status=self.status)
+        running = asyncio.get_running_loop()
+        self.queue.bind(running)
+        resumed = "resumed" if self.transcript.turns else "new"
+        self.daily_log.append(
+            "start", f"{self._settings.assistant_name} started ({resumed} session {session_id}, "
+            f"model {self._settings.model}, {len(self.queue)} queued item(s))")
+        for problem in self.settings_problems:
+            self.daily_log.append("settings", problem)
+        if self._model is None:
+            self.status.state = "no_api_key"
+            self.status.detail = ("no Anthropic API key: set ANTHROPIC_API_KEY or run "
+                                  "`kairos key set`")
+            self.daily_log.append("start", "no API key: no model calls will be made")
+        if control_api:
+            from .control.server import ControlServer
+
+            self.control = ControlServer(self)
+            await self.control.start()
+        self._task = running.create_task(self.heartbeat.run(), name="kairos-heartbeat")
+        self.started = True
+
+    async def stop(self, *, grace: float = 5.0) -> None:
+        """Clean stop: the loop ends its turn (or is cancelled after `grace` seconds); queued
+        items that no finished turn consumed stay in the store for the next start."""
+        if not self.started:
+            return
+        self.heartbeat.stop()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            except Exception:
+                log.exception("heartbeat loop ended with an error")
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
+        if self._model is not None:
+            await self._model.close()
+        await self.notifier.close()
+        self.daily_log.append("stop", f"stopped ({len(self.queue)} item(s) left queued)")
+        self.store.close()
+        self._lock.release()
+        self.started = False
+
+    async def run_until_stopped(self, exit_after: float | None = None) -> None:
+        """Wait for a stop request (control API, signal) or `exit_after` seconds, then stop."""
+        await self.clock.wait(self.stop_requested, exit_after)
+        await self.stop()
+
+    # -- what clients do ---------------------------------------------------------------------
+
+    def send(self, text: str, *, kind: str = "user", source: str = "user",
+             priority: str = "next") -> InboundItem:
+        item = InboundItem(kind=kind, text=text, source=source, priority=priority,  # type: ignore[arg-type]
+                           created_at=self.clock.now().isoformat(timespec="seconds"))
+        self.queue.put(item)
+        if kind == "user":
+            self.heartbeat.mark_interaction()
+        return item
+
+    def status_dict(self) -> dict[str, Any]:
+        data = self.status.to_dict()
+        data.update(running=self.started, home=str(self.home.root),
+                    queued=len(self.queue), usageToday=self.usage.day(),
+                    apiKey=self._model is not None, model=self._settings.model,
+                    settingsProblems=list(self.settings_problems))
+        return data

@@ -1,0 +1,203 @@
+"""Settings: one validated pydantic model, stored as camelCase JSON in the home's settings.json.
+
+A user edits this file by hand, through `kairos settings set` and (later) the panel. A malformed
+file is never replaced: loading reports which key is wrong, keeps the file as it is, and falls back
+to the default only for that key (every default here is the safe choice). Writes go through
+`update_settings_file`, which keeps keys it does not know (a newer version's) and writes atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from .atomic import atomic_write_text
+from .errors import SettingsError
+
+DEFAULT_MODEL = "claude-sonnet-5-5"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=True
+    )
+
+    assistant_name: str = Field("Kairos", min_length=1, max_length=40)
+    default_view: Literal["chat", "transcript"] = "chat"
+    # The model may not sleep shorter than this: bounds the cost of a model that wakes too often.
+    min_sleep_duration_ms: int = Field(60_000, ge=1_000)
+    # -1 = sleep until something arrives. The default stays under the 1-hour prompt-cache TTL so
+    # that an idle tick reads its whole prefix from cache.
+    max_sleep_duration_ms: int = Field(3_300_000, ge=-1)
+    auto_dream_enabled: bool = True
+    channels_enabled: bool = False
+    allowed_channel_plugins: list[str] = Field(default_factory=list)
+    model: str = Field(DEFAULT_MODEL, min_length=1)
+    inbox_dir: str | None = None
+    notifications_enabled: bool = True
+    notify_statuses: list[Literal["normal", "proactive"]] = Field(
+        default_factory=lambda: ["proactive"]
+    )
+    allowed_folders: list[str] = Field(default_factory=list)
+    max_tool_iterations: int = Field(20, ge=1, le=200)
+    max_inbox_file_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    max_read_bytes: int = Field(200_000, ge=1_000)
+    context_budget_tokens: int = Field(60_000, ge=5_000)
+    presence_window_minutes: int = Field(10, ge=1)
+    max_output_tokens: int = Field(4_096, ge=256, le=32_000)
+
+    @field_validator("max_sleep_duration_ms")
+    @classmethod
+    def _max_sleep_is_minus_one_or_positive(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("must be -1 (sleep until something arrives) or a positive number")
+        return value
+
+    @model_validator(mode="after")
+    def _sleep_bounds_are_ordered(self) -> Settings:
+        bounded = self.max_sleep_duration_ms != -1
+        if bounded and self.max_sleep_duration_ms < self.min_sleep_duration_ms:
+            raise ValueError(
+                "maxSleepDurationMs must be -1 or at least minSleepDurationMs "
+                f"({self.min_sleep_duration_ms})"
+            )
+        return self
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json")
+
+    @classmethod
+    def key_names(cls) -> list[str]:
+        return [f.alias or name for name, f in cls.model_fields.items()]
+
+
+@dataclass
+class LoadedSettings:
+    settings: Settings
+    problems: list[str] = field(default_factory=list)
+    # False when the file could not be parsed: writing would destroy the user's text.
+    writable: bool = True
+
+
+def _alias_for(loc: tuple[Any, ...]) -> str:
+    if not loc:
+        return "(whole file)"
+    first = str(loc[0])
+    for name, f in Settings.model_fields.items():
+        if first in (name, f.alias):
+            return f.alias or name
+    return first
+
+
+def _describe(err: dict[str, Any]) -> str:
+    key = ".".join([_alias_for(err["loc"][:1]), *map(str, err["loc"][1:])]) if err["loc"] else ""
+    return f"{key}: {err['msg']}" if key else err["msg"]
+
+
+def load_settings(path: Path) -> LoadedSettings:
+    """Read settings.json; never raises for bad content, never rewrites the file."""
+    if not path.exists():
+        return LoadedSettings(Settings())
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return LoadedSettings(
+            Settings(),
+            [f"{path} is not valid JSON ({exc}); it was left as it is and defaults are in use. "
+             "Fix the file (or delete it to start from defaults)."],
+            writable=False,
+        )
+    if not isinstance(raw, dict):
+        return LoadedSettings(
+            Settings(),
+            [f"{path} must hold a JSON object; it was left as it is and defaults are in use."],
+            writable=False,
+        )
+    problems: list[str] = []
+    known = set(Settings.key_names())
+    for key in raw:
+        if key not in known:
+            problems.append(f"unknown key {key!r} in {path.name} was ignored")
+    candidate = {k: v for k, v in raw.items() if k in known}
+    # Drop invalid keys one round at a time: a bad key falls back to its default, the rest stay.
+    for _ in range(len(candidate) + 1):
+        try:
+            return LoadedSettings(Settings.model_validate(candidate), problems)
+        except ValidationError as exc:
+            bad: set[str] = set()
+            for err in exc.errors():
+                key = _alias_for(err["loc"][:1]) if err["loc"] else None
+                problems.append(
+                    f"{_describe(err)} (value {candidate.get(key)!r}); using the default"
+                    if key in candidate else f"{_describe(err)}; using the defaults"
+                )
+                if key in candidate:
+                    bad.add(key)
+            if not bad:  # a cross-field rule failed: drop the keys it names
+                bad = {k for k in ("minSleepDurationMs", "maxSleepDurationMs") if k in candidate}
+            if not bad:
+                break
+            for key in bad:
+                candidate.pop(key, None)
+    return LoadedSettings(Settings(), problems)
+
+
+def parse_cli_value(text: str) -> Any:
+    """VALUE on the command line: JSON when it parses as JSON, otherwise the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def update_settings_file(path: Path, changes: dict[str, Any]) -> Settings:
+    """Apply `changes` (camelCase or snake_case keys) to settings.json and write it atomically.
+
+    Raises SettingsError naming the key when a key is unknown or a value is invalid; the file is
+    left unchanged in that case.
+    """
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"{path} is not valid JSON ({exc}); fix it or delete it before changing settings"
+            ) from exc
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{path} must hold a JSON object; fix it or delete it")
+        raw = loaded
+    by_any_name = {}
+    for name, f in Settings.model_fields.items():
+        by_any_name[name] = f.alias or name
+        by_any_name[f.alias or name] = f.alias or name
+    known = set(Settings.key_names())
+    # Validate the merged result with only the known, currently valid keys of the file.
+    merged = dict(raw)
+    for key, value in changes.items():
+        alias = by_any_name.get(key)
+        if alias is None:
+            raise SettingsError(
+                f"unknown setting {key!r}; known settings: {', '.join(sorted(known))}", key=key
+            )
+        merged[alias] = value
+    current = load_settings(path).settings.to_json_dict() if path.exists() else {}
+    check = {**current, **{by_any_name[k]: v for k, v in changes.items()}}
+    try:
+        settings = Settings.model_validate(check)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _alias_for(err["loc"][:1]) if err["loc"] else next(iter(changes))
+        raise SettingsError(f"invalid value for {key}: {_describe(err)}", key=key) from exc
+    atomic_write_text(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+    return settings
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

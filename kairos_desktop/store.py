@@ -1,0 +1,122 @@
+"""The store: tinydb on an atomic storage, behind one lock.
+
+tinydb's own JSONStorage rewrites store.json in place, so a kill mid-write leaves half a file.
+AtomicJSONStorage writes a temp file, fsyncs it and renames it over the old one: a reader (or the
+next start after a crash) sees the old store or the new one, never a broken one. All access goes
+through Store, which serialises it with one lock (tinydb is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+from .atomic import atomic_write_text
+from .errors import StoreCorruptError
+
+T = TypeVar("T")
+
+
+class AtomicJSONStorage(Storage):
+    def __init__(self, path: str | Path, **_: Any) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        if not text.strip():
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StoreCorruptError(
+                f"{self.path} is not valid JSON ({exc}). It was left untouched; move it aside "
+                "to start with an empty store, or restore it from a backup."
+            ) from exc
+        if not isinstance(data, dict):
+            raise StoreCorruptError(f"{self.path} does not hold a JSON object; move it aside.")
+        return data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        atomic_write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+    def close(self) -> None:
+        pass
+
+
+class Store:
+    """Tables: inbound (queued input), messages, inbox, sessions, usage, meta.
+
+    Every method takes the store's lock; documents go in and come out as plain dicts.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self._db = TinyDB(path, storage=AtomicJSONStorage)
+        self._db.storage.read()  # fail now, with the clear message, if the file is corrupt
+
+    def _table(self, name: str) -> Table:
+        return self._db.table(name, cache_size=0)
+
+    def insert(self, table: str, doc: dict[str, Any]) -> int:
+        with self.lock:
+            return self._table(table).insert(doc)
+
+    def all(self, table: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(d, _id=d.doc_id) for d in self._table(table).all()]
+
+    def find(self, table: str, **fields: Any) -> list[dict[str, Any]]:
+        with self.lock:
+            docs = self._table(table).search(
+                lambda d: all(d.get(k) == v for k, v in fields.items())
+            )
+            return [dict(d, _id=d.doc_id) for d in docs]
+
+    def update(self, table: str, changes: dict[str, Any], **fields: Any) -> int:
+        with self.lock:
+            ids = self._table(table).update(
+                changes, lambda d: all(d.get(k) == v for k, v in fields.items())
+            )
+            return len(ids)
+
+    def upsert(self, table: str, doc: dict[str, Any], **fields: Any) -> None:
+        with self.lock:
+            self._table(table).upsert(
+                doc, lambda d: all(d.get(k) == v for k, v in fields.items())
+            )
+
+    def remove(self, table: str, **fields: Any) -> int:
+        with self.lock:
+            ids = self._table(table).remove(
+                lambda d: all(d.get(k) == v for k, v in fields.items())
+            )
+            return len(ids)
+
+    def transact(self, fn: Callable[[TinyDB], T]) -> T:
+        """Run `fn` on the database under the lock (several operations seen as one by readers
+        in this process)."""
+        with self.lock:
+            return fn(self._db)
+
+    def close(self) -> None:
+        with self.lock:
+            self._db.close()
+
+    @staticmethod
+    def quarantine(path: Path, now: datetime) -> Path:
+        """Move a corrupt store aside (nothing is deleted) so a fresh one can start."""
+        target = path.with_name(f"{path.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}")
+        path.rename(target)
+        return target

@@ -1,0 +1,15 @@
+"""The model's tools: one module per family, each tool a typed pydantic input plus a handler."""
+
+from __future__ import annotations
+
+from .base import Tool, ToolContext, ToolRegistry, ToolResult
+from .files import FILE_TOOLS
+from .messaging import MESSAGING_TOOLS
+from .sleep import SLEEP_TOOL
+
+
+def core_tools() -> list[Tool]:
+    return [SLEEP_TOOL, *MESSAGING_TOOLS, *FILE_TOOLS]
+
+
+__all__ = ["Tool", "ToolContext", "ToolRegistry", "ToolResult", "core_tools"]

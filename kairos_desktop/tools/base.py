@@ -1,0 +1,119 @@
+"""Tools as typed functions: a pydantic model for the input (the JSON schema the model sees is
+generated from it), an async handler, and a registry that turns every failure into an error result
+for the model. A tool called with wrong arguments never crashes the loop."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..clock import Clock
+from ..delivery.deliveries import Deliveries
+from ..errors import KairosError
+from ..memory.daily_log import DailyLog
+from ..paths import FolderPolicy
+from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+In = TypeVar("In", bound=BaseModel)
+
+
+@dataclass
+class ToolResult:
+    content: str
+    is_error: bool = False
+
+
+@dataclass
+class TurnState:
+    """What the tools of one turn decided, read by the loop after the tools ran."""
+
+    sleep_seconds: float | None = None
+    sent_messages: int = 0
+    actions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ToolContext:
+    settings: Settings
+    policy: FolderPolicy
+    deliveries: Deliveries
+    daily_log: DailyLog
+    clock: Clock
+    turn: TurnState = field(default_factory=TurnState)
+
+
+Handler = Callable[[ToolContext, In], Awaitable[ToolResult]]
+
+
+@dataclass
+class Tool(Generic[In]):
+    name: str
+    description: str
+    input_model: type[In]
+    handler: Handler[In]
+
+    def definition(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description,
+                "input_schema": _clean_schema(self.input_model.model_json_schema())}
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "title"}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    cleaned = strip(schema)
+    cleaned.setdefault("properties", {})
+    return cleaned
+
+
+class ToolRegistry:
+    def __init__(self, tools: list[Tool[Any]]) -> None:
+        self._tools = {t.name: t for t in tools}
+
+    def add(self, tool: Tool[Any]) -> None:
+        self._tools[tool.name] = tool
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return [t.definition() for t in self._tools.values()]
+
+    async def call(self, ctx: ToolContext, name: str, raw_input: Any) -> ToolResult:
+        tool = self._tools.get(name)
+        if tool is None:
+            return ToolResult(
+                f"There is no tool named {name!r}. Available tools: {', '.join(self._tools)}.",
+                is_error=True,
+            )
+        try:
+            args = tool.input_model.model_validate(raw_input if raw_input is not None else {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(input)'}: {e['msg']}" for e in exc.errors()
+            )
+            schema = json.dumps(tool.definition()["input_schema"]["properties"])
+            return ToolResult(
+                f"Invalid arguments for {name}: {problems}. Expected properties: {schema}. "
+                "Call the tool again with corrected arguments.",
+                is_error=True,
+            )
+        try:
+            return await tool.handler(ctx, args)
+        except KairosError as exc:
+            return ToolResult(f"{name} failed: {exc}", is_error=True)
+        except Exception as exc:
+            log.exception("tool %s crashed", name)
+            return ToolResult(f"{name} failed with an internal error: {exc!r}", is_error=True)

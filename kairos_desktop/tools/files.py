@@ -1,0 +1,88 @@
+"""File tools: SendUserFile (into the user's inbox), ReadFile and ListFiles (workspace and allowed
+folders), WriteFile (workspace only). The FolderPolicy decides every path."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from ..atomic import atomic_write_text
+from ..errors import PathNotAllowedError
+from .base import Tool, ToolContext, ToolResult
+
+
+class SendUserFileInput(BaseModel):
+    path: str = Field(..., description="The file to deliver (workspace or an allowed folder).")
+    title: str | None = Field(None, description="A short title shown to the user.")
+
+
+async def _send_user_file(ctx: ToolContext, args: SendUserFileInput) -> ToolResult:
+    record = await ctx.deliveries.file(args.path, args.title)
+    ctx.turn.actions.append("file")
+    return ToolResult(
+        f"Delivered {record['name']} ({record['size']:,} bytes) to the user's inbox "
+        f"as {record['path']}."
+    )
+
+
+class ReadFileInput(BaseModel):
+    path: str = Field(..., description="Path of a text file (relative paths are in the workspace).")
+    offset: int = Field(0, ge=0, description="Character offset to start reading at.")
+
+
+async def _read_file(ctx: ToolContext, args: ReadFileInput) -> ToolResult:
+    path = ctx.policy.readable(args.path)
+    if not path.is_file():
+        raise PathNotAllowedError(f"{args.path!r} is a folder; use ListFiles")
+    limit = ctx.settings.max_read_bytes
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        handle.seek(0)
+        text = handle.read(args.offset + limit + 1)[args.offset:]
+    if len(text) > limit:
+        return ToolResult(
+            text[:limit] + f"\n\n[truncated at {limit} characters; call ReadFile again with "
+            f"offset={args.offset + limit} for more]"
+        )
+    return ToolResult(text or "(empty file)")
+
+
+class ListFilesInput(BaseModel):
+    path: str = Field(".", description="A folder (relative paths are in the workspace).")
+
+
+async def _list_files(ctx: ToolContext, args: ListFilesInput) -> ToolResult:
+    folder = ctx.policy.readable(args.path)
+    if not folder.is_dir():
+        raise PathNotAllowedError(f"{args.path!r} is not a folder")
+    entries = sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))
+    lines = [f"{p.name}/" if p.is_dir() else f"{p.name}  ({p.stat().st_size:,} bytes)"
+             for p in entries[:500]]
+    if len(entries) > 500:
+        lines.append(f"... and {len(entries) - 500} more")
+    return ToolResult(f"{folder}:\n" + ("\n".join(lines) if lines else "(empty)"))
+
+
+class WriteFileInput(BaseModel):
+    path: str = Field(..., description="Where to write, inside the workspace.")
+    content: str = Field(..., description="The whole new content of the file.")
+
+
+async def _write_file(ctx: ToolContext, args: WriteFileInput) -> ToolResult:
+    target = ctx.policy.writable(args.path)
+    atomic_write_text(target, args.content)
+    ctx.turn.actions.append("write")
+    ctx.daily_log.append("file written", f"{target} ({len(args.content):,} characters)")
+    return ToolResult(f"Wrote {len(args.content):,} characters to {target}.")
+
+
+FILE_TOOLS = [
+    Tool("SendUserFile",
+         "Deliver a file to the user: it is copied into their inbox folder (never overwriting "
+         "anything there) and announced. Write the file in the workspace first if needed.",
+         SendUserFileInput, _send_user_file),
+    Tool("ReadFile", "Read a text file from the workspace or a folder the user allowed.",
+         ReadFileInput, _read_file),
+    Tool("ListFiles", "List a folder in the workspace or a folder the user allowed.",
+         ListFilesInput, _list_files),
+    Tool("WriteFile", "Create or replace a file inside the workspace (the only place you may "
+         "write). The write is atomic.", WriteFileInput, _write_file),
+]

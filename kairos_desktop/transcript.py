@@ -1,0 +1,186 @@
+"""The session transcript: sessions/<id>.jsonl, append-only, one record per completed turn.
+
+What the model sees next is rebuilt from it: the last compaction's summary plus the turns after.
+Quiet ticks (a tick answered only by Sleep) are never stored, so a day of idling adds nothing to the
+context and the prompt prefix stays byte-identical between ticks (the cache keeps hitting).
+When the context grows past its token budget, the oldest turns are folded into a short digest in a
+compaction record; the full history stays in the daily logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+Message = dict[str, Any]
+
+SLEEP_RESULT = "Woke up."
+
+
+def estimate_tokens(obj: Any) -> int:
+    return (len(json.dumps(obj, ensure_ascii=False)) + 3) // 4
+
+
+def new_session_id(now: datetime) -> str:
+    return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Turn:
+    messages: list[Message]
+    at: str
+
+
+@dataclass
+class Transcript:
+    path: Path
+    session_id: str
+    summary: str = ""
+    turns: list[Turn] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, sessions_dir: Path, session_id: str) -> Transcript:
+        path = sessions_dir / f"{session_id}.jsonl"
+        transcript = cls(path, session_id)
+        if not path.exists():
+            return transcript
+        with open(path, encoding="utf-8") as handle:
+            for raw in handle:
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue  # a torn last line after a crash: the turn before it is intact
+                if record.get("type") == "turn":
+                    transcript.turns.append(Turn(record["messages"], record.get("at", "")))
+                elif record.get("type") == "compaction":
+                    transcript.summary = record.get("summary", "")
+                    transcript.turns = [Turn(t["messages"], t.get("at", ""))
+                                        for t in record.get("kept", [])]
+        return transcript
+
+    def _append(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def append_turn(self, messages: list[Message], at: str) -> None:
+        self._append({"type": "turn", "at": at, "messages": messages})
+        self.turns.append(Turn(messages, at))
+
+    def context(self) -> list[Message]:
+        """The stored conversation, made valid for the API: it starts with a user message and
+        every tool_result answers a tool_use just before it."""
+        messages = [m for turn in self.turns for m in turn.messages]
+        if self.summary:
+            note = {"type": "text", "text": (
+                "<earlier-conversation compacted=\"true\">\n" + self.summary +
+                "\n</earlier-conversation>")}
+            if messages and messages[0]["role"] == "user":
+                messages[0] = {"role": "user", "content": [note, *messages[0]["content"]]}
+            else:
+                messages.insert(0, {"role": "user", "content": [note]})
+        return repair(messages)
+
+    def unanswered_tool_uses(self) -> list[str]:
+        ctx = self.context()
+        if not ctx or ctx[-1]["role"] != "assistant":
+            return []
+        return [b["id"] for b in ctx[-1]["content"] if b.get("type") == "tool_use"]
+
+    def context_tokens(self) -> int:
+        return estimate_tokens(self.context())
+
+    def compact(self, budget_tokens: int) -> bool:
+        """Fold the oldest turns into the summary until the context fits in half the budget.
+        Returns True when something was folded."""
+        if self.context_tokens() <= budget_tokens or len(self.turns) < 2:
+            return False
+        folded: list[Turn] = []
+        while len(self.turns) > 1 and self.context_tokens() > budget_tokens // 2:
+            folded.append(self.turns.pop(0))
+        digest = [self.summary] if self.summary else []
+        digest += [digest_turn(t) for t in folded]
+        summary = "\n".join(d for d in digest if d)
+        max_chars = budget_tokens  # about a quarter of the budget, in tokens
+        if len(summary) > max_chars:
+            summary = "[older entries dropped; see the daily logs]\n" + summary[-max_chars:]
+        self.summary = summary
+        self._append({"type": "compaction", "summary": summary,
+                      "kept": [{"at": t.at, "messages": t.messages} for t in self.turns]})
+        return True
+
+
+def digest_turn(turn: Turn) -> str:
+    """One or two lines per turn: what came in, what the assistant said and did."""
+    said_in: list[str] = []
+    said_out: list[str] = []
+    tools: list[str] = []
+    for message in turn.messages:
+        for block in message["content"]:
+            if message["role"] == "user" and block.get("type") == "text":
+                said_in.append(block["text"])
+            elif block.get("type") == "tool_use":
+                tools.append(block["name"])
+                if block["name"] == "SendUserMessage":
+                    said_out.append(str(block.get("input", {}).get("message", "")))
+    def short(parts: list[str]) -> str:
+        text = " / ".join(p.replace("\n", " ") for p in parts)
+        return text if len(text) <= 300 else text[:297] + "..."
+    line = f"- {turn.at}: in: {short(said_in) or '-'}"
+    if said_out:
+        line += f" | told the user: {short(said_out)}"
+    used = sorted(set(tools) - {"SendUserMessage", "Sleep"})
+    if used:
+        line += f" | used: {', '.join(used)}"
+    return line
+
+
+def repair(messages: list[Message]) -> list[Message]:
+    """Drop what the API would refuse: leading assistant messages, tool_results whose tool_use is
+    not in the message just before, empty messages; merge consecutive messages of one role."""
+    out: list[Message] = []
+    for message in messages:
+        content = list(message["content"]) if isinstance(message["content"], list) else [
+            {"type": "text", "text": str(message["content"])}]
+        role = message["role"]
+        if role == "user":
+            previous_ids = set()
+            if out and out[-1]["role"] == "assistant":
+                previous_ids = {b["id"] for b in out[-1]["content"] if b.get("type") == "tool_use"}
+            content = [b for b in content
+                       if b.get("type") != "tool_result" or b.get("tool_use_id") in previous_ids]
+        if not content:
+            continue
+        if not out and role != "user":
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1] = {"role": role, "content": [*out[-1]["content"], *content]}
+        else:
+            out.append({"role": role, "content": content})
+    # An assistant tool_use must be answered by the next user message; a missing one gets a stub.
+    for i in range(len(out) - 1):
+        if out[i]["role"] != "assistant":
+            continue
+        asked = [b["id"] for b in out[i]["content"] if b.get("type") == "tool_use"]
+        answered = {b.get("tool_use_id") for b in out[i + 1]["content"]
+                    if b.get("type") == "tool_result"}
+        missing = [{"type": "tool_result", "tool_use_id": tid, "content": SLEEP_RESULT}
+                   for tid in asked if tid not in answered]
+        if missing:
+            out[i + 1] = {"role": "user", "content": [*missing, *out[i + 1]["content"]]}
+    return out
+
+
+def latest_session_id(sessions_dir: Path) -> str | None:
+    files = sorted(sessions_dir.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+    return files[-1].stem if files else None
