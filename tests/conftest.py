@@ -1,0 +1,118 @@
+"""Shared fixtures: a fake Anthropic server the real SDK talks to, a home in a temp folder, a
+controllable clock, and an engine wired to all three."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kairos_desktop.clock import FakeClock
+from kairos_desktop.delivery.notifier import ConsoleNotifier
+from kairos_desktop.events import Event
+from kairos_desktop.home import Home
+from kairos_desktop.runtime import Engine
+from tests.fakes.anthropic_server import FakeAnthropic
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "KAIROS_HOME",
+                 "KAIROS_DISABLE_CRON", "KAIROS_DISABLE_DREAM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DOWNLOAD_DIR", str(tmp_path / "Downloads"))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "home").ensure()
+    write_settings(home, {"inboxDir": str(tmp_path / "inbox")})
+    return home
+
+
+def write_settings(home: Home, values: dict[str, Any]) -> None:
+    current: dict[str, Any] = {}
+    if home.settings_file.exists():
+        current = json.loads(home.settings_file.read_text())
+    current.update(values)
+    home.settings_file.write_text(json.dumps(current, indent=2))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 22, 9, 0, 0, tzinfo=PARIS))
+
+
+@pytest.fixture
+def console() -> io.StringIO:
+    return io.StringIO()
+
+
+EngineFactory = Callable[..., Engine]
+
+
+@pytest.fixture
+async def make_engine(home: Home, clock: FakeClock, fake: FakeAnthropic,
+                      console: io.StringIO) -> AsyncIterator[EngineFactory]:
+    """Build engines on this test's home, clock and fake server; all are stopped at the end."""
+    engines: list[Engine] = []
+
+    def build(**kwargs: Any) -> Engine:
+        options: dict[str, Any] = dict(clock=clock, notifier=ConsoleNotifier(console),
+                                       api_key="test-key", base_url=fake.base_url,
+                                       model_max_retries=0)
+        options.update(kwargs)
+        engine = Engine(kwargs.pop("home", home), **{k: v for k, v in options.items()
+                                                     if k != "home"})
+        engines.append(engine)
+        return engine
+
+    yield build
+    for engine in engines:
+        await engine.stop(grace=1.0)
+
+
+async def wait_for(engine: Engine, predicate: Callable[[], bool], timeout: float = 5.0,
+                   what: str = "condition") -> None:
+    """Wait (event-driven, on the engine's bus) until `predicate()` holds."""
+    if predicate():
+        return
+    changed = asyncio.Event()
+
+    def on_event(_: Event) -> None:
+        changed.set()
+
+    unsubscribe = engine.bus.subscribe(on_event)
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await changed.wait()
+                changed.clear()
+    except TimeoutError:
+        raise AssertionError(
+            f"timed out after {timeout} s waiting for {what}; engine status: "
+            f"{engine.status.to_dict()}") from None
+    finally:
+        unsubscribe()
+
+
+async def wait_sleeping(engine: Engine, turns: int, timeout: float = 5.0) -> None:
+    """Wait until the engine finished `turns` turns and went back to sleep."""
+    await wait_for(engine, lambda: engine.status.turns >= turns
+                   and engine.status.state in ("sleeping", "no_api_key"),
+                   timeout, f"{turns} finished turn(s)")

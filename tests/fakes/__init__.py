@@ -1,0 +1,1 @@
+"""Test doubles that run for real (servers, clocks), used instead of mocks."""
