@@ -81,11 +81,11 @@ class ModelClient:
             raise _status_error(exc) from exc
         except anthropic.APITimeoutError as exc:
             raise ModelUnavailableError(
-                "the model API did not answer in time; retrying later", retryable=True
+                "the model API did not answer in time", retryable=True
             ) from exc
         except anthropic.APIConnectionError as exc:
             raise ModelUnavailableError(
-                f"cannot reach the model API ({exc}); retrying later", retryable=True
+                f"cannot reach the model API ({exc})", retryable=True
             ) from exc
         return _to_reply(message)
 
@@ -105,7 +105,7 @@ def _status_error(exc: anthropic.APIStatusError) -> ModelUnavailableError:
         text = (f"the model API answered 404: {detail}. Check the `model` setting "
                 "(`kairos settings set model <name>`).")
     elif status in RETRYABLE_STATUS:
-        text = f"the model API is unavailable ({status}: {detail}); retrying later"
+        text = f"the model API is unavailable ({status}: {detail})"
     else:
         text = f"the model API refused the request ({status}): {detail}"
     return ModelUnavailableError(text, retryable=status in RETRYABLE_STATUS, status=status)

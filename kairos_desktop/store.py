@@ -63,6 +63,9 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.RLock()
+        # Temp files of writes a kill interrupted: never the store itself, safe to drop.
+        for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
         self._db = TinyDB(path, storage=AtomicJSONStorage)
         self._db.storage.read()  # fail now, with the clear message, if the file is corrupt
 

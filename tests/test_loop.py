@@ -208,7 +208,8 @@ async def test_every_call_is_recorded_in_todays_usage(
     await wait_sleeping(engine, 1)
     usage = engine.usage.day("2026-11-22")
     assert usage["calls"] == 2
-    assert usage["input"] + usage["cacheRead"] + usage["cacheWrite"] == fake.totals.total_input_tokens
+    prompt_tokens = usage["input"] + usage["cacheRead"] + usage["cacheWrite"]
+    assert prompt_tokens == fake.totals.total_input_tokens
     assert usage["output"] == fake.totals.output_tokens > 0
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ControlAPIError, NotRunningError
 from ..home import Home
-from .server import TOKEN_HEADER
+from . import TOKEN_HEADER
 
 
 class ControlClient:

@@ -19,11 +19,11 @@ from aiohttp import web
 
 from ..atomic import atomic_write_text
 from ..errors import SettingsError
+from . import TOKEN_HEADER
 
 if TYPE_CHECKING:
     from ..runtime import Engine
 
-TOKEN_HEADER = "X-Kairos-Token"
 
 
 class ControlServer:

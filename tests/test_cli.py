@@ -1,0 +1,178 @@
+"""The `kairos` command, run as a user runs it: real processes, a real home, the fake API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kairos_desktop.control.client import ControlClient
+from kairos_desktop.errors import NotRunningError
+from kairos_desktop.home import Home
+from tests.conftest import write_settings
+from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, tool_use
+
+KAIROS = [sys.executable, "-m", "kairos_desktop.cli"]
+
+
+def _sleep_or_answer(request: RecordedRequest):
+    text = request.last_user_text
+    if "<message" in text and request.messages[-1]["content"][-1].get("type") == "text":
+        said = text.split('<message from="user"', 1)[1].split(">", 1)[1].split("</message>")[0]
+        return tool_use("SendUserMessage", {"message": f"you said: {said.strip()}",
+                                            "status": "normal"})
+    return tool_use("Sleep", {"seconds": 3000})
+
+
+@pytest.fixture
+def env(fake: FakeAnthropic, home: Home) -> dict[str, str]:
+    fake.on_empty = _sleep_or_answer
+    return {**os.environ, "ANTHROPIC_API_KEY": "test", "ANTHROPIC_BASE_URL": fake.base_url,
+            "KAIROS_HOME": str(home.root), "PYTHONUNBUFFERED": "1"}
+
+
+def kairos(env: dict[str, str], *args: str, stdin: str | None = None,
+           timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KAIROS, *args], env=env, capture_output=True, text=True,
+                          input=stdin, timeout=timeout)
+
+
+def wait_running(home: Home, timeout: float = 20) -> ControlClient:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = ControlClient.for_home(home)
+            if client.status()["state"] == "sleeping":
+                return client
+        except NotRunningError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("kairos run did not come up and go to sleep in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def app(env: dict[str, str], home: Home) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen([*KAIROS, "run", "--headless"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_running(home)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+
+
+def test_run_starts_talks_and_stops_cleanly_on_sigterm(
+        app: subprocess.Popen[str], env: dict[str, str], fake: FakeAnthropic) -> None:
+    result = kairos(env, "send", "hello", "there")
+    assert result.returncode == 0 and "sent to the running assistant" in result.stdout
+    request = fake.wait_for_requests(2)
+    assert "hello there" in request.last_user_text
+    app.terminate()
+    out, err = app.communicate(timeout=15)
+    assert app.returncode == 0, err
+    assert "[Kairos] you said: hello there" in out
+    assert "Kairos stopped." in out
+
+
+def test_a_second_run_on_the_same_home_says_so_and_exits_non_zero(
+        app: subprocess.Popen[str], env: dict[str, str]) -> None:
+    result = kairos(env, "run", "--headless", "--exit-after", "5")
+    assert result.returncode == 1
+    assert "already running" in result.stderr and f"pid {app.pid}" in result.stderr
+
+
+def test_status_json_reports_state_session_model_and_usage(
+        app: subprocess.Popen[str], env: dict[str, str]) -> None:
+    data = json.loads(kairos(env, "status", "--json").stdout)
+    assert data["running"] is True and data["state"] == "sleeping"
+    assert data["sleepingUntil"] and data["sessionId"] and data["model"]
+    assert data["usageToday"]["calls"] == 1
+
+
+def test_send_with_nothing_running_is_queued_and_delivered_at_the_next_start(
+        env: dict[str, str], home: Home, fake: FakeAnthropic) -> None:
+    result = kairos(env, "send", "while you were out")
+    assert result.returncode == 0 and "queued" in result.stdout
+    assert json.loads(kairos(env, "status", "--json").stdout)["queued"] == 1
+    run = kairos(env, "run", "--headless", "--exit-after", "3")
+    assert run.returncode == 0, run.stderr
+    assert "while you were out" in fake.history[0].last_user_text
+    assert "[Kairos] you said: while you were out" in run.stdout
+    assert json.loads(kairos(env, "status", "--json").stdout)["queued"] == 0
+
+
+def test_continue_resumes_the_latest_session(
+        env: dict[str, str], home: Home, fake: FakeAnthropic) -> None:
+    kairos(env, "send", "my name is Ada")
+    first = kairos(env, "run", "--headless", "--exit-after", "3")
+    assert first.returncode == 0, first.stderr
+    calls = len(fake.history)
+    resumed = kairos(env, "run", "--headless", "--continue", "--exit-after", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "my name is Ada" in json.dumps(fake.history[calls].messages)
+    fresh = kairos(env, "run", "--headless", "--exit-after", "2")
+    assert fresh.returncode == 0
+    assert "my name is Ada" not in json.dumps(fake.history[-1].messages)
+
+
+def test_settings_set_reads_json_values_and_rejects_a_bad_key(
+        env: dict[str, str], home: Home) -> None:
+    before = home.settings_file.read_text()
+    bad = kairos(env, "settings", "set", "sleepDuration", "5")
+    assert bad.returncode == 2 and "unknown setting 'sleepDuration'" in bad.stderr
+    worse = kairos(env, "settings", "set", "minSleepDurationMs", "soon")
+    assert worse.returncode == 2 and "minSleepDurationMs" in worse.stderr
+    assert home.settings_file.read_text() == before
+    good = kairos(env, "settings", "set", "allowedFolders", '["~/notes"]')
+    assert good.returncode == 0
+    shown = json.loads(kairos(env, "settings", "show", "--json").stdout)
+    assert shown["allowedFolders"] == ["~/notes"]
+
+
+def test_settings_set_on_a_running_instance_applies_at_once(
+        app: subprocess.Popen[str], env: dict[str, str], home: Home) -> None:
+    assert kairos(env, "settings", "set", "assistantName", "Ada").returncode == 0
+    assert ControlClient.for_home(home).settings()["settings"]["assistantName"] == "Ada"
+    assert json.loads(home.settings_file.read_text())["assistantName"] == "Ada"
+
+
+def test_without_a_key_the_app_runs_and_says_what_it_needs(
+        env: dict[str, str], home: Home, fake: FakeAnthropic) -> None:
+    no_key = {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}
+    kairos(no_key, "send", "hi")
+    run = kairos(no_key, "run", "--headless", "--exit-after", "2")
+    assert run.returncode == 0
+    assert "no Anthropic API key" in run.stderr
+    assert "kairos key set" in run.stdout  # the answer to the queued message
+    assert fake.history == []
+
+
+def test_key_set_stores_the_key_privately_and_the_next_run_uses_it(
+        env: dict[str, str], home: Home, fake: FakeAnthropic) -> None:
+    no_key = {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}
+    result = kairos(no_key, "key", "set", stdin="sk-ant-test-123\n")
+    assert result.returncode == 0
+    assert oct(home.api_key_file.stat().st_mode & 0o777) == "0o600"
+    run = kairos(no_key, "run", "--headless", "--exit-after", "2")
+    assert run.returncode == 0, run.stderr
+    assert fake.history[0].headers["authorization"] == "Bearer sk-ant-test-123"
+
+
+def test_logs_and_inbox_show_what_happened(env: dict[str, str], home: Home,
+                                           tmp_path: Path) -> None:
+    kairos(env, "run", "--headless", "--exit-after", "2")
+    logs = kairos(env, "logs")
+    assert logs.returncode == 0 and "**start**" in logs.stdout and "**tick** quiet" in logs.stdout
+    bad = kairos(env, "logs", "--date", "yesterday")
+    assert bad.returncode == 2 and "--date must look like" in bad.stderr
+    assert kairos(env, "inbox").stdout.strip() == "the inbox is empty"
+    write_settings(home, {})

@@ -1,0 +1,71 @@
+"""The store survives kills: the atomic storage leaves the old file or the new one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from kairos_desktop.errors import StoreCorruptError
+from kairos_desktop.store import Store
+
+WRITER = """
+import sys
+from kairos_desktop.store import Store
+store = Store(__import__("pathlib").Path(sys.argv[1]))
+i = 0
+print("ready", flush=True)
+while True:
+    i += 1
+    store.insert("inbound", {"n": i, "pad": "x" * 2000})
+"""
+
+
+def test_a_kill_during_store_writes_leaves_a_readable_store(tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    seen_counts = []
+    for attempt in range(6):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        time.sleep(0.05 + attempt * 0.029)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        data = json.loads(path.read_text())  # never half a file
+        rows = data.get("inbound", {})
+        seen_counts.append(len(rows))
+        assert all(row["pad"] == "x" * 2000 for row in rows.values())
+    assert seen_counts[-1] > seen_counts[0]  # writes really happened between kills
+    Store(path)  # the next start drops temp files of interrupted writes
+    assert [p.name for p in tmp_path.iterdir()] == ["store.json"]
+
+
+def test_a_corrupt_store_is_refused_with_a_clear_message_and_left_untouched(
+        tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    path.write_text('{"inbound": {"1": ')
+    with pytest.raises(StoreCorruptError, match=r"not valid JSON.*left untouched"):
+        Store(path)
+    assert path.read_text() == '{"inbound": {"1": '
+
+
+def test_quarantine_moves_a_corrupt_store_aside(tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    path.write_text("garbage")
+    moved = Store.quarantine(path, datetime(2026, 11, 22, 9, 0))
+    assert moved.name == "store.json.corrupt-20261122T090000"
+    assert moved.read_text() == "garbage" and not path.exists()
+
+
+def test_documents_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.json")
+    store.insert("inbox", {"id": "a", "read": False})
+    assert store.update("inbox", {"read": True}, id="a") == 1
+    assert Store(tmp_path / "store.json").find("inbox", id="a")[0]["read"] is True

@@ -1,0 +1,65 @@
+"""The transcript: append-only, resumable, compacted so that the context stays bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kairos_desktop.transcript import Transcript, repair
+
+
+def _turn(i: int) -> list[dict]:
+    return [
+        {"role": "user",
+         "content": [{"type": "text", "text": f"<tick/> message {i} " + "x" * 400}]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": f"t{i}", "name": "SendUserMessage",
+             "input": {"message": f"answer {i}", "status": "normal"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}",
+                                      "content": "Delivered"}]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": f"s{i}", "name": "Sleep", "input": {"seconds": 600}}]},
+    ]
+
+
+def test_turns_are_reloaded_from_the_jsonl_file(tmp_path: Path) -> None:
+    transcript = Transcript.open(tmp_path, "s1")
+    transcript.append_turn(_turn(1), "2026-11-22T09:00:00+01:00")
+    reopened = Transcript.open(tmp_path, "s1")
+    assert len(reopened.turns) == 1
+    assert reopened.unanswered_tool_uses() == ["s1"]
+
+
+def test_a_torn_last_line_after_a_crash_is_skipped(tmp_path: Path) -> None:
+    transcript = Transcript.open(tmp_path, "s1")
+    transcript.append_turn(_turn(1), "t")
+    with open(transcript.path, "a") as handle:
+        handle.write('{"type": "turn", "messages": [')
+    assert len(Transcript.open(tmp_path, "s1").turns) == 1
+
+
+def test_a_weeks_worth_of_turns_stays_within_the_context_budget(tmp_path: Path) -> None:
+    transcript = Transcript.open(tmp_path, "s1")
+    budget = 5_000
+    for i in range(7 * 24):  # one active turn an hour for a week
+        transcript.append_turn(_turn(i), f"day{i // 24} {i % 24:02d}:00")
+        transcript.compact(budget)
+        assert transcript.context_tokens() <= budget
+    context = transcript.context()
+    assert "earlier-conversation" in context[0]["content"][0]["text"]
+    assert "answer 167" in str(context)  # the newest turn is verbatim
+    reopened = Transcript.open(tmp_path, "s1")  # compaction survives a restart
+    assert reopened.context() == context
+
+
+def test_repair_drops_orphan_tool_results_and_answers_dangling_tool_uses() -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "gone",
+                                      "content": "x"}, {"type": "text", "text": "hi"}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "Sleep",
+                                           "input": {}}]},
+        {"role": "user", "content": [{"type": "text", "text": "tick"}]},
+    ]
+    fixed = repair(messages)
+    assert fixed[0]["content"] == [{"type": "text", "text": "hi"}]
+    assert fixed[2]["content"][0] == {"type": "tool_result", "tool_use_id": "a",
+                                      "content": "Woke up."}
