@@ -30,8 +30,10 @@ from .settings import load_settings, parse_cli_value, update_settings_file
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        args = parser.parse_args(["run", *(argv or [])])
+    if not getattr(args, "command", None):  # bare `kairos`: run the app
+        args.handler = cmd_run
+        args.headless, args.resume, args.session_id = False, False, None
+        args.exit_after, args.verbose = None, False
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     home = Home(args.home)
