@@ -127,9 +127,10 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
 
 
 async def _run_headless(home: Home, args: argparse.Namespace) -> int:
+    from .delivery.notifier import ConsoleNotifier
     from .runtime import Engine
 
-    engine = Engine(home)
+    engine = Engine(home, notifier=ConsoleNotifier(quiet_kinds=("message", "file")))
     try:
         await engine.start(session_id=args.session_id, resume=args.resume)
     except HomeLockedError:
@@ -182,7 +183,7 @@ def cmd_send(home: Home, args: argparse.Namespace) -> int:
 
     home.ensure()
     with home.locked():
-        store = Store(home.store_file)
+        store = Store(home.store_file, owner=True)
         from .clock import SystemClock
 
         InboundQueue(store).put(InboundItem(

@@ -109,8 +109,8 @@ class AssistantLoop:
             except Exception as exc:  # the loop must survive anything a turn throws
                 log.exception("turn failed")
                 self._log.append("error", f"turn failed: {exc!r}")
-                self._set_state("error", str(exc))
-                self._schedule_sleep(60.0)
+                self._deadline = self._clock.monotonic() + 60.0
+                self._set_state("error", str(exc), self._clock.now() + timedelta(seconds=60))
         self._set_state("stopped")
 
     async def _sleep(self) -> None:

@@ -77,6 +77,9 @@ class Engine:
         if not self.started:
             raise SettingsError("the engine is not running")
         self._settings = update_settings_file(self.home.settings_file, changes)
+        self.inbox.folder = self.inbox_dir()
+        self.inbox.max_bytes = self._settings.max_inbox_file_bytes
+        self.status.model = self._settings.model
         self.daily_log.append("settings", ", ".join(f"{k}={v!r}" for k, v in changes.items()))
         self.bus.publish("settings", **self._settings.to_json_dict())
         self.heartbeat.wake_now()  # new sleep bounds or model apply from the next tick
@@ -97,6 +100,8 @@ class Engine:
     async def start(self, *, session_id: str | None = None, resume: bool = False,
                     control_api: bool = True) -> None:
         """Take the home, open everything, start the loop (and the control API)."""
+        if self.started:
+            raise RuntimeError("this engine is already running")
         self.home.ensure()
         self._lock.acquire()
         try:
@@ -110,12 +115,12 @@ class Engine:
             log.warning("settings: %s", problem)
         self.daily_log = DailyLog(self.home.logs_dir, self.clock)
         try:
-            self.store = Store(self.home.store_file)
+            self.store = Store(self.home.store_file, owner=True)
         except StoreCorruptError as exc:
             moved = Store.quarantine(self.home.store_file, self.clock.now())
             self.daily_log.append("error", f"{exc} Moved it to {moved}; starting a new store.")
             self.settings_problems.append(f"store.json was corrupt and was moved to {moved}")
-            self.store = Store(self.home.store_file)
+            self.store = Store(self.home.store_file, owner=True)
         self.queue = InboundQueue(self.store)
         self.usage = UsageLedger(self.store, self.clock)
         self.outbox = Outbox(self.store, self.clock)

@@ -60,12 +60,14 @@ class Store:
     Every method takes the store's lock; documents go in and come out as plain dicts.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, owner: bool = False) -> None:
+        """`owner`: this process holds the home lock, so temp files of writes that a kill
+        interrupted are leftovers (never the store itself) and are dropped."""
         self.path = path
         self.lock = threading.RLock()
-        # Temp files of writes a kill interrupted: never the store itself, safe to drop.
-        for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
+        if owner:
+            for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+                leftover.unlink(missing_ok=True)
         self._db = TinyDB(path, storage=AtomicJSONStorage)
         self._db.storage.read()  # fail now, with the clear message, if the file is corrupt
 

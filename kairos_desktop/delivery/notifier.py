@@ -37,13 +37,18 @@ class Notifier(ABC):
 class ConsoleNotifier(Notifier):
     """Headless backend: logs every notification and prints it to a stream (stdout)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, quiet_kinds: tuple[str, ...] = ()) -> None:
+        """`quiet_kinds`: kinds logged but not printed (the headless CLI prints messages and
+        files itself, so their notifications would only repeat them)."""
         self.stream = stream
+        self.quiet_kinds = quiet_kinds
         self.sent: list[Notification] = []
 
     async def notify(self, notification: Notification) -> bool:
         self.sent.append(notification)
         log.info("notification: %s: %s", notification.title, notification.body)
+        if notification.kind in self.quiet_kinds:
+            return True
         stream = self.stream if self.stream is not None else sys.stdout
         print(f"[notification] {notification.title}: {notification.body}", file=stream, flush=True)
         return True
