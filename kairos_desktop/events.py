@@ -29,7 +29,7 @@ class EventBus:
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
 
-    def publish(self, kind: str, **data: Any) -> None:
+    def publish(self, kind: str, /, **data: Any) -> None:
         event = Event(kind, data)
         for fn in list(self._subscribers):
             try:
