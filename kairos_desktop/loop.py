@@ -216,7 +216,7 @@ class AssistantLoop:
         content.append({"type": "text", "text": text})
         turn_messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
         for item in items:
-            self._log.append(item.kind if item.kind != "user" else "user", item.text,
+            self._log.append(item.kind, item.text,
                              external_source=item.source if item.external else None)
         self._set_state("working")
         ctx = ToolContext(settings=settings, policy=self._policy(), deliveries=self._deliveries,
