@@ -176,3 +176,18 @@ def test_logs_and_inbox_show_what_happened(env: dict[str, str], home: Home,
     assert bad.returncode == 2 and "--date must look like" in bad.stderr
     assert kairos(env, "inbox").stdout.strip() == "the inbox is empty"
     write_settings(home, {})
+
+
+def test_with_max_sleep_minus_one_kairos_send_wakes_the_sleeping_app(
+        env: dict[str, str], home: Home, fake: FakeAnthropic) -> None:
+    write_settings(home, {"maxSleepDurationMs": -1})
+    proc = subprocess.Popen([*KAIROS, "run", "--headless"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        client = wait_running(home)
+        assert client.status()["sleepingUntil"] is None  # asleep until something arrives
+        assert kairos(env, "send", "wake up").returncode == 0
+        assert "wake up" in fake.wait_for_requests(2).last_user_text
+    finally:
+        proc.terminate()
+        proc.wait(10)
