@@ -1,0 +1,314 @@
+"""How long a message waits before the sleeping assistant asks the model about it.
+
+Why: the heartbeat loop sleeps up to an hour between ticks to keep an idle day cheap. That is
+only acceptable if a sleep ends the moment the user writes: `kairos send` must reach the model
+at once, not at the next tick. This bench measures that with real processes and real time:
+`kairos run --headless` in a subprocess (its model is FakeAnthropic, served from this process and
+scripted to answer every request with a 3000 s Sleep), and for each message the time from the
+send to the request arriving at the fake server.
+
+Two paths are measured:
+  * the control API (ControlClient.send, what `kairos send` does once started): target p99 < 50 ms;
+  * the real `kairos send` command in a subprocess, which adds Python start-up and imports
+    (reported for information, no target).
+
+Run from the repository root:  python -m bench.wake_latency [--n 50] [--n-cli 5] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# `python bench/wake_latency.py` puts bench/ (not the repository root) on sys.path; the fake
+# server lives in tests/, so make the root importable either way.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from kairos_desktop.control.client import ControlClient  # noqa: E402
+from kairos_desktop.errors import KairosError, NotRunningError  # noqa: E402
+from kairos_desktop.home import Home  # noqa: E402
+from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, tool_use  # noqa: E402
+
+SLEEP_S = 3000.0  # what the fake model asks for: far longer than the bench, so only a send wakes
+TARGET_P99_MS = 50.0
+START_TIMEOUT_S = 30.0
+STEP_TIMEOUT_S = 10.0
+POLL_S = 0.002
+
+# RecordedRequest.received_at is time.monotonic() taken in the fake's handler thread (in this
+# process), so the send time must come from the same clock.
+now = time.monotonic
+
+
+class BenchError(Exception):
+    """The bench could not measure (the engine did not start, a request never came...)."""
+
+
+@dataclass
+class Stats:
+    label: str
+    samples_ms: list[float]
+
+    def percentile(self, p: float) -> float:
+        """Linear interpolation between closest ranks (numpy's default method)."""
+        data = sorted(self.samples_ms)
+        if not data:
+            return math.nan
+        rank = (len(data) - 1) * p / 100
+        low, high = math.floor(rank), math.ceil(rank)
+        return data[low] + (data[high] - data[low]) * (rank - low)
+
+    def line(self) -> str:
+        if not self.samples_ms:
+            return f"  {self.label:<36} (no samples)"
+        p = self.percentile
+        return (f"  {self.label:<36} n={len(self.samples_ms):<4} min {min(self.samples_ms):7.2f}"
+                f"  median {p(50):7.2f}  p95 {p(95):7.2f}  p99 {p(99):7.2f}"
+                f"  max {max(self.samples_ms):7.2f}  ms")
+
+
+def _until(what: str, predicate: Callable[[], Any], timeout: float,
+           alive: Callable[[], None]) -> Any:
+    """Poll `predicate` until it returns something truthy (polling is fine in a bench)."""
+    deadline = now() + timeout
+    while True:
+        alive()
+        value = predicate()
+        if value:
+            return value
+        if now() > deadline:
+            raise BenchError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(POLL_S)
+
+
+class Instance:
+    """`kairos run --headless` in a subprocess, on a temp home, talking to the fake server."""
+
+    def __init__(self, root: Path, fake: FakeAnthropic) -> None:
+        self.home = Home(root / "home").ensure()
+        self.home.settings_file.write_text(
+            json.dumps({"inboxDir": str(root / "inbox")}, indent=2), encoding="utf-8")
+        self.log_path = root / "engine.log"
+        self.env = {k: v for k, v in os.environ.items() if k != "KAIROS_HOME"}
+        self.env.update(ANTHROPIC_API_KEY="bench", ANTHROPIC_BASE_URL=fake.base_url)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client: ControlClient | None = None
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "kairos_desktop.cli", "--home", str(self.home.root), *args]
+
+    def start(self, exit_after: float) -> None:
+        # --exit-after is a safety net: if this bench is killed before it can stop the engine,
+        # the engine still stops on its own.
+        run = self.command("run", "--headless", "--exit-after", f"{exit_after:g}")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(run, stdout=log,
+                                         stderr=subprocess.STDOUT, env=self.env, cwd=REPO_ROOT)
+        self.client = _until("the control API (run/control.json)", self._connect,
+                             START_TIMEOUT_S, self.check_alive)
+
+    def _connect(self) -> ControlClient | None:
+        try:
+            return ControlClient.for_home(self.home)
+        except NotRunningError:
+            return None
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise BenchError(f"`kairos run --headless` exited with status {self.proc.returncode}"
+                             f"\n{self.log_tail()}")
+
+    def status(self) -> dict[str, Any]:
+        assert self.client is not None
+        return self.client.status()
+
+    def wait_sleeping(self, turns: int, timeout: float = STEP_TIMEOUT_S) -> dict[str, Any]:
+        def asleep() -> dict[str, Any] | None:
+            status = self.status()
+            if status.get("state") in ("error", "offline", "no_api_key"):
+                raise BenchError(f"the engine is {status['state']}: {status.get('detail')}")
+            done = status.get("state") == "sleeping" and status.get("turns", 0) >= turns
+            return status if done else None
+
+        return _until(f"the engine to sleep after {turns} turn(s)", asleep, timeout,
+                      self.check_alive)
+
+    def stop(self) -> None:
+        """Stop the subprocess cleanly (control API, then SIGTERM, then kill); never raises."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        if self.client is not None:
+            with contextlib.suppress(KairosError, OSError):
+                self.client.stop()
+        for ask in (None, proc.terminate, proc.kill):
+            if ask is not None:
+                with contextlib.suppress(OSError):
+                    ask()
+            try:
+                proc.wait(timeout=10)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(no engine output)"
+        tail = text.splitlines()[-lines:]
+        return "engine output (last lines):\n" + "\n".join(f"  | {x}" for x in tail)
+
+
+def _request_for(fake: FakeAnthropic, index: int, text: str,
+                 alive: Callable[[], None]) -> RecordedRequest:
+    """The `index`-th request the fake received; it must carry `text`. The wait returns as soon
+    as the request is recorded (its received_at is the fake's), and notices a dead engine."""
+    deadline = now() + STEP_TIMEOUT_S
+    while True:
+        try:
+            req = fake.wait_for_requests(index, timeout=0.25)
+            break
+        except AssertionError:  # how the fake reports a timeout
+            alive()
+            if now() > deadline:
+                raise BenchError(f"model request #{index} did not arrive within "
+                                 f"{STEP_TIMEOUT_S:g} s") from None
+    if text not in req.last_user_text:
+        raise BenchError(f"request #{index} did not carry the message {text!r}")
+    return req
+
+
+def measure(n: int, n_cli: int) -> tuple[Stats, Stats, Stats, dict[str, Any]]:
+    """(control API wake latency, control API send round trip, `kairos send` latency, info)."""
+    api = Stats("control API send -> model request", [])
+    round_trip = Stats("control API send round trip", [])
+    cli = Stats("`kairos send` subprocess -> request", [])
+    info: dict[str, Any] = {}
+    with (tempfile.TemporaryDirectory(prefix="kairos-wake-latency-") as tmp,
+          FakeAnthropic(on_empty=tool_use("Sleep", {"seconds": SLEEP_S})) as fake):
+        instance = Instance(Path(tmp), fake)
+        began = now()
+        try:
+            instance.start(exit_after=START_TIMEOUT_S + 60 + 2.0 * (n + n_cli))
+            status = instance.wait_sleeping(turns=1, timeout=START_TIMEOUT_S)
+            info["startup_s"] = now() - began
+            info["sleeping_until"] = status.get("sleepingUntil")
+            client = instance.client
+            assert client is not None
+            turns = status["turns"]
+            # The fake server keeps every request body (a growing conversation each time), and a
+            # full collection of that heap in this process, on the fake's handler thread, would
+            # be counted as the engine's latency. Measure the engine, not the bench.
+            gc.collect()
+            gc.disable()
+            for i in range(n):
+                text = f"wake-latency bench message {i + 1} of {n}"
+                expected = len(fake.history) + 1
+                t0 = now()
+                client.send(text)
+                t1 = now()
+                req = _request_for(fake, expected, text, instance.check_alive)
+                api.samples_ms.append((req.received_at - t0) * 1000)
+                round_trip.samples_ms.append((t1 - t0) * 1000)
+                turns += 1
+                instance.wait_sleeping(turns)
+            for i in range(n_cli):
+                text = f"wake-latency bench CLI message {i + 1} of {n_cli}"
+                expected = len(fake.history) + 1
+                t0 = now()
+                done = subprocess.run(instance.command("send", text), env=instance.env,
+                                      cwd=REPO_ROOT, capture_output=True, text=True,
+                                      timeout=STEP_TIMEOUT_S, check=False)
+                if done.returncode != 0 or "running assistant" not in done.stdout:
+                    raise BenchError(f"`kairos send` failed ({done.returncode}): "
+                                     f"{done.stdout.strip()} {done.stderr.strip()}")
+                req = _request_for(fake, expected, text, instance.check_alive)
+                cli.samples_ms.append((req.received_at - t0) * 1000)
+                turns += 1
+                instance.wait_sleeping(turns)
+            info["requests"] = len(fake.history)
+        except (BenchError, KairosError, subprocess.TimeoutExpired) as exc:
+            raise BenchError(f"{exc}\n{instance.log_tail()}") from None
+        finally:
+            gc.enable()
+            stop_began = now()
+            instance.stop()
+            info["stop_s"] = now() - stop_began
+            info["exit_status"] = instance.proc.returncode if instance.proc else None
+        info["total_s"] = now() - began
+    return api, round_trip, cli, info
+
+
+def report(api: Stats, round_trip: Stats, cli: Stats, info: dict[str, Any]) -> tuple[str, bool]:
+    p99 = api.percentile(99)
+    ok = p99 < TARGET_P99_MS
+    lines = [
+        "kairos wake-latency bench: `kairos run --headless` subprocess asleep (fake model "
+        f"answers Sleep {SLEEP_S:g} s), message -> request at the fake model",
+        f"  engine started and asleep in {info['startup_s']:.2f} s; "
+        f"{info['requests']} model requests in all",
+        "",
+        api.line(),
+        round_trip.line(),
+        cli.line() + ("  (includes Python start-up)" if cli.samples_ms else ""),
+        "",
+        f"{'PASS' if ok else 'FAIL'}: control API p99 {p99:.2f} ms "
+        f"({'<' if ok else '>='} {TARGET_P99_MS:g} ms)",
+        f"(engine stopped in {info['stop_s']:.2f} s with exit status {info['exit_status']}; "
+        f"bench took {info['total_s']:.1f} s)",
+    ]
+    return "\n".join(lines), ok
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.wake_latency",
+        description="Measure how fast a message wakes a sleeping `kairos run --headless`.")
+    parser.add_argument("--n", type=int, default=50,
+                        help="messages sent through the control API (default 50)")
+    parser.add_argument("--n-cli", type=int, default=5,
+                        help="messages sent with the real `kairos send` command (default 5)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when the p99 target is missed (default: exit 0)")
+    return parser
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # SIGTERM (a CI timeout) unwinds like Ctrl+C, so the engine subprocess is still stopped.
+    signal.signal(signal.SIGTERM, _terminate)
+    if args.n < 1 or args.n_cli < 0:
+        print("wake_latency: --n must be at least 1 and --n-cli at least 0", file=sys.stderr)
+        return 2
+    try:
+        api, round_trip, cli, info = measure(args.n, args.n_cli)
+    except (BenchError, KairosError) as exc:
+        print(f"wake_latency: could not measure: {exc}", file=sys.stderr)
+        return 1
+    text, ok = report(api, round_trip, cli, info)
+    print(text, flush=True)
+    return 1 if args.check and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
