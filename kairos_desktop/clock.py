@@ -13,7 +13,18 @@ import heapq
 import itertools
 import time
 from abc import ABC, abstractmethod
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+
+
+def add_seconds(moment: datetime, seconds: float) -> datetime:
+    """`moment` plus elapsed seconds, in moment's zone. Plain `+ timedelta` on a ZoneInfo time
+    adds wall-clock time and is an hour off across a DST change."""
+    return (moment.astimezone(UTC) + timedelta(seconds=seconds)).astimezone(moment.tzinfo)
+
+
+def seconds_between(earlier: datetime, later: datetime) -> float:
+    """Elapsed seconds between two aware times (correct across DST changes)."""
+    return (later.astimezone(UTC) - earlier.astimezone(UTC)).total_seconds()
 
 
 class Clock(ABC):
@@ -68,14 +79,15 @@ class FakeClock(Clock):
     def __init__(self, start: datetime, *, auto_advance: bool = False) -> None:
         if start.tzinfo is None:
             raise ValueError("FakeClock needs a time-zone aware start time")
-        self._wall = start
+        self._tz = start.tzinfo
+        self._wall_utc = start.astimezone(UTC)  # kept in UTC: advancing is elapsed time
         self._mono = 0.0
         self.auto_advance = auto_advance
         self._seq = itertools.count()
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:
-        return self._wall
+        return self._wall_utc.astimezone(self._tz)
 
     def monotonic(self) -> float:
         return self._mono
@@ -83,16 +95,16 @@ class FakeClock(Clock):
     def advance(self, seconds: float) -> None:
         """Move wall and monotonic time forward together, releasing due waiters."""
         self._mono += seconds
-        self._wall = self._wall + timedelta(seconds=seconds)
+        self._wall_utc += timedelta(seconds=seconds)
         self._release_due()
 
     def jump_wall(self, seconds: float) -> None:
         """Move only the wall clock (the machine slept, or the user changed the time)."""
-        self._wall = self._wall + timedelta(seconds=seconds)
+        self._wall_utc += timedelta(seconds=seconds)
 
     def set_time(self, wall: datetime) -> None:
         """Advance both clocks so that the wall clock reads `wall`."""
-        delta = (wall - self._wall).total_seconds()
+        delta = seconds_between(self._wall_utc, wall)
         if delta < 0:
             raise ValueError("FakeClock.set_time cannot go backwards; use jump_wall")
         self.advance(delta)

@@ -11,14 +11,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from .clock import Clock
+from .clock import Clock, add_seconds, seconds_between
 from .delivery.deliveries import Deliveries
 from .errors import ModelUnavailableError
 from .events import EventBus
@@ -35,7 +34,10 @@ from .usage import UsageLedger
 
 log = logging.getLogger(__name__)
 
-FIVE_MINUTES = 300.0
+# A sleep up to this long reuses a 5-minute cache entry; up to LONG_CACHE_LIMIT_S a 1-hour one.
+# Longer sleeps outlive any cache entry, so paying for 1-hour writes would buy nothing.
+SHORT_CACHE_LIMIT_S = 270.0
+LONG_CACHE_LIMIT_S = 3_540.0
 RETRY_BASE_S = 15.0
 RETRY_MAX_S = 900.0
 NON_RETRYABLE_WAIT_S = 600.0
@@ -110,7 +112,7 @@ class AssistantLoop:
                 log.exception("turn failed")
                 self._log.append("error", f"turn failed: {exc!r}")
                 self._deadline = self._clock.monotonic() + 60.0
-                self._set_state("error", str(exc), self._clock.now() + timedelta(seconds=60))
+                self._set_state("error", str(exc), add_seconds(self._clock.now(), 60))
         self._set_state("stopped")
 
     async def _sleep(self) -> None:
@@ -129,7 +131,7 @@ class AssistantLoop:
                             self.status.detail if self._model is None else "")
             return
         self._deadline = self._clock.monotonic() + seconds
-        until = self._clock.now() + timedelta(seconds=seconds)
+        until = add_seconds(self._clock.now(), seconds)
         if self._model is None:
             self._set_state(self.status.state, self.status.detail, until)
         else:
@@ -150,8 +152,8 @@ class AssistantLoop:
     def _present(self, now: datetime) -> bool:
         if self.last_interaction is None:
             return False
-        window = timedelta(minutes=self._settings().presence_window_minutes)
-        return now - self.last_interaction <= window
+        window = self._settings().presence_window_minutes * 60
+        return seconds_between(self.last_interaction, now) <= window
 
     # -- a turn without a key ----------------------------------------------------------------
 
@@ -175,15 +177,20 @@ class AssistantLoop:
     # -- a turn with the model ---------------------------------------------------------------
 
     def _cache_ttl(self) -> str:
+        """The TTL for the prefix that must survive the coming sleep (tools, system, history)."""
         expected = self._last_sleep_s
         if expected is None:
             expected = self.clamp_sleep(None)
-        return "5m" if expected is not None and expected <= FIVE_MINUTES - 30 else "1h"
+        if expected is None or expected > LONG_CACHE_LIMIT_S:
+            return "5m"
+        return "5m" if expected <= SHORT_CACHE_LIMIT_S else "1h"
 
     def build_request(self, turn_messages: list[dict[str, Any]], ttl: str
                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-        """(system, tools, messages) with cache breakpoints on: the last tool, the system prompt,
-        the end of the stored history, and the newest block."""
+        """(system, tools, messages) with cache breakpoints on the last tool, the system prompt
+        and the end of the stored history (all `ttl`: they must outlive the sleep), and on the
+        newest block (5 minutes: it serves the next call of this turn, seconds away; a quiet
+        tick's block is never sent again, so a long TTL there would be paid for nothing)."""
         settings = self._settings()
         mark = {"type": "ephemeral", "ttl": ttl}
         policy = self._policy()
@@ -193,13 +200,19 @@ class AssistantLoop:
         tools = self.tools.definitions()
         if tools:
             tools[-1] = {**tools[-1], "cache_control": mark}
-        history = copy.deepcopy(self.transcript.context())
+        # Shallow copies only: blocks are shared and never mutated, a marked block is a new dict.
+        history = list(self.transcript.context())
         if history:
-            history[-1]["content"][-1] = {**history[-1]["content"][-1], "cache_control": mark}
-        messages = repair(history + copy.deepcopy(turn_messages))
-        last = messages[-1]["content"][-1]
-        if "cache_control" not in last:
-            messages[-1]["content"][-1] = {**last, "cache_control": mark}
+            last_msg = history[-1]
+            content = list(last_msg["content"])
+            content[-1] = {**content[-1], "cache_control": mark}
+            history[-1] = {"role": last_msg["role"], "content": content}
+        messages = repair(history + turn_messages)
+        last_msg = messages[-1]
+        content = list(last_msg["content"])
+        if "cache_control" not in content[-1]:
+            content[-1] = {**content[-1], "cache_control": {"type": "ephemeral", "ttl": "5m"}}
+        messages[-1] = {"role": last_msg["role"], "content": content}
         return system, tools, messages
 
     async def _turn(self) -> None:
@@ -291,7 +304,7 @@ class AssistantLoop:
                 self._log.append("error", f"model call failed (attempt {attempt}): {exc}; "
                                  f"retrying in {wait:.0f} s, nothing queued is lost")
                 self._set_state("offline" if exc.retryable else "error", str(exc),
-                                self._clock.now() + timedelta(seconds=wait))
+                                add_seconds(self._clock.now(), wait))
                 if not self._outage_reported and (attempt >= 3 or not exc.retryable):
                     self._outage_reported = True
                     await self._deliveries.message(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from datetime import datetime
 
+from .clock import seconds_between
 from .queue import InboundItem
 from .settings import Settings
 
@@ -68,7 +69,7 @@ def tick_block(now: datetime, *, present: bool, last_interaction: datetime | Non
     presence = "present" if present else "away"
     parts = [f'time="{now.isoformat(timespec="seconds")}"', f'user="{presence}"']
     if last_interaction is not None:
-        idle = int((now - last_interaction).total_seconds() // 60)
+        idle = int(seconds_between(last_interaction, now) // 60)
         parts.append(f'last_interaction="{idle} min ago"')
     return f"<tick {' '.join(parts)}/>"
 

@@ -45,15 +45,19 @@ class InboundItem:
 
 
 class InboundQueue:
+    """The store holds the truth; the in-memory mirror (same items, arrival order) spares a
+    store read on every look. Only the home's owner writes the table, so the two cannot drift."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
         self._mutex = threading.Lock()
         self._seq = itertools.count()
-        self._order: dict[str, int] = {}
+        self._items: dict[str, tuple[int, InboundItem]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.arrived = asyncio.Event()
         for doc in store.all(TABLE):  # items a previous run left queued come first
-            self._order[doc["id"]] = next(self._seq)
+            item = InboundItem.from_doc(doc)
+            self._items[item.id] = (next(self._seq), item)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the engine's loop; put() from other threads then wakes it safely."""
@@ -65,7 +69,7 @@ class InboundQueue:
     def put(self, item: InboundItem) -> InboundItem:
         self._store.insert(TABLE, item.to_doc())
         with self._mutex:
-            self._order[item.id] = next(self._seq)
+            self._items[item.id] = (next(self._seq), item)
         if item.wakes:
             self._signal()
         return item
@@ -84,12 +88,10 @@ class InboundQueue:
             loop.call_soon_threadsafe(self.arrived.set)
 
     def pending(self) -> list[InboundItem]:
-        items = [InboundItem.from_doc(d) for d in self._store.all(TABLE)]
         with self._mutex:
-            for item in items:
-                self._order.setdefault(item.id, next(self._seq))
-            order = dict(self._order)
-        return sorted(items, key=lambda i: (PRIORITY_RANK.get(i.priority, 1), order[i.id]))
+            entries = list(self._items.values())
+        entries.sort(key=lambda e: (PRIORITY_RANK.get(e[1].priority, 1), e[0]))
+        return [item for _, item in entries]
 
     def ack(self, ids: list[str]) -> None:
         if not ids:
@@ -100,7 +102,8 @@ class InboundQueue:
         )
         with self._mutex:
             for item_id in ids:
-                self._order.pop(item_id, None)
+                self._items.pop(item_id, None)
 
     def __len__(self) -> int:
-        return len(self._store.all(TABLE))
+        with self._mutex:
+            return len(self._items)

@@ -9,6 +9,7 @@ through Store, which serialises it with one lock (tinydb is not thread-safe).
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -26,10 +27,27 @@ T = TypeVar("T")
 
 
 class AtomicJSONStorage(Storage):
+    """Keeps the last data it read or wrote, reused while the file on disk is the same one
+    (inode, size, mtime): tinydb reads the whole storage on every operation."""
+
     def __init__(self, path: str | Path, **_: Any) -> None:
         self.path = Path(path)
+        self._cache: dict[str, dict[str, Any]] | None = None
+        self._cache_key: tuple[int, int, int] | None = None
+
+    def _file_key(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def read(self) -> dict[str, dict[str, Any]] | None:
+        key = self._file_key()
+        if key is None:
+            return None
+        if self._cache is not None and key == self._cache_key:
+            return self._cache
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -45,10 +63,15 @@ class AtomicJSONStorage(Storage):
             ) from exc
         if not isinstance(data, dict):
             raise StoreCorruptError(f"{self.path} does not hold a JSON object; move it aside.")
+        self._cache, self._cache_key = data, key
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
+        # tinydb mutated `data` (possibly the cached object) before calling: if the write
+        # fails, the next read must come from the file again.
+        self._cache = self._cache_key = None
         atomic_write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        self._cache, self._cache_key = data, self._file_key()
 
     def close(self) -> None:
         pass

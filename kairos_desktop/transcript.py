@@ -34,6 +34,11 @@ def new_session_id(now: datetime) -> str:
 class Turn:
     messages: list[Message]
     at: str
+    tokens: int = field(default=-1, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = estimate_tokens(self.messages)
 
 
 @dataclass
@@ -42,6 +47,8 @@ class Transcript:
     session_id: str
     summary: str = ""
     turns: list[Turn] = field(default_factory=list)
+    # context() is rebuilt only when the turns or the summary change (several calls per turn).
+    _context: list[Message] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(cls, sessions_dir: Path, session_id: str) -> Transcript:
@@ -76,10 +83,16 @@ class Transcript:
     def append_turn(self, messages: list[Message], at: str) -> None:
         self._append({"type": "turn", "at": at, "messages": messages})
         self.turns.append(Turn(messages, at))
+        self._context = None
 
     def context(self) -> list[Message]:
         """The stored conversation, made valid for the API: it starts with a user message and
-        every tool_result answers a tool_use just before it."""
+        every tool_result answers a tool_use just before it. Callers must not mutate it."""
+        if self._context is None:
+            self._context = self._build_context()
+        return self._context
+
+    def _build_context(self) -> list[Message]:
         messages = [m for turn in self.turns for m in turn.messages]
         if self.summary:
             note = {"type": "text", "text": (
@@ -106,8 +119,11 @@ class Transcript:
         if self.context_tokens() <= budget_tokens or len(self.turns) < 2:
             return False
         folded: list[Turn] = []
-        while len(self.turns) > 1 and self.context_tokens() > budget_tokens // 2:
-            folded.append(self.turns.pop(0))
+        remaining = sum(t.tokens for t in self.turns) + estimate_tokens(self.summary)
+        while len(self.turns) > 1 and remaining > budget_tokens // 2:
+            turn = self.turns.pop(0)
+            remaining -= turn.tokens
+            folded.append(turn)
         digest = [self.summary] if self.summary else []
         digest += [digest_turn(t) for t in folded]
         summary = "\n".join(d for d in digest if d)
@@ -115,6 +131,7 @@ class Transcript:
         if len(summary) > max_chars:
             summary = "[older entries dropped; see the daily logs]\n" + summary[-max_chars:]
         self.summary = summary
+        self._context = None
         self._append({"type": "compaction", "summary": summary,
                       "kept": [{"at": t.at, "messages": t.messages} for t in self.turns]})
         return True

@@ -612,6 +612,13 @@ class _Server(http.server.ThreadingHTTPServer):
         self.server_port = self.server_address[1]
         self.server_activate()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets a kept-alive connection is normal (a process stopping): stay quiet.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
