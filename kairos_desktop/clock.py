@@ -11,9 +11,12 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import os
 import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def add_seconds(moment: datetime, seconds: float) -> datetime:
@@ -25,6 +28,33 @@ def add_seconds(moment: datetime, seconds: float) -> datetime:
 def seconds_between(earlier: datetime, later: datetime) -> float:
     """Elapsed seconds between two aware times (correct across DST changes)."""
     return (later.astimezone(UTC) - earlier.astimezone(UTC)).total_seconds()
+
+
+def local_zone(name: str | None = None) -> tzinfo:
+    """The user's time zone with its DST rules: `name` (an IANA name such as "Europe/Paris"),
+    else $TZ, else the zone /etc/localtime points at; a fixed offset only as a last resort (it
+    knows no DST, so cron times would drift by an hour twice a year)."""
+    candidates = [name, os.environ.get("TZ", "").lstrip(":") or None]
+    with contextlib.suppress(OSError):
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip() or None)
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    fixed = datetime.now().astimezone().tzinfo
+    assert fixed is not None
+    return fixed
+
+
+def zone_name(tz: tzinfo) -> str:
+    return getattr(tz, "key", None) or str(tz)
 
 
 class Clock(ABC):
@@ -51,10 +81,10 @@ class Clock(ABC):
 
 class SystemClock(Clock):
     def __init__(self, tz: tzinfo | None = None) -> None:
-        self._tz = tz
+        self._tz = tz or local_zone()
 
     def now(self) -> datetime:
-        return datetime.now(self._tz).astimezone(self._tz)
+        return datetime.now(self._tz)
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -108,6 +138,11 @@ class FakeClock(Clock):
         if delta < 0:
             raise ValueError("FakeClock.set_time cannot go backwards; use jump_wall")
         self.advance(delta)
+
+    @property
+    def deadlines(self) -> list[float]:
+        """Monotonic deadlines of every task waiting on this clock, earliest first."""
+        return sorted(d for d, _, fut in self._waiters if not fut.done())
 
     @property
     def next_deadline(self) -> float | None:

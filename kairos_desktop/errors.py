@@ -57,3 +57,11 @@ class NotRunningError(KairosError):
 
 class ControlAPIError(KairosError):
     """The running instance answered a control request with an error."""
+
+
+class InvalidCronError(KairosError):
+    """A cron expression is malformed or can never fire; says which and how to write it."""
+
+
+class TaskLimitError(KairosError):
+    """Creating a task would pass the maxScheduledTasks setting."""

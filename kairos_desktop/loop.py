@@ -26,6 +26,7 @@ from .model import ModelClient, ModelReply
 from .paths import FolderPolicy
 from .prompts import no_key_reply, render_item, system_prompt, tick_block
 from .queue import InboundItem, InboundQueue
+from .scheduler.runtime import Scheduler
 from .settings import Settings
 from .status import EngineStatus, State
 from .tools.base import ToolContext, ToolRegistry, TurnState
@@ -52,7 +53,8 @@ class AssistantLoop:
     def __init__(self, *, settings: Callable[[], Settings], clock: Clock, queue: InboundQueue,
                  transcript: Transcript, model: ModelClient | None, tools: ToolRegistry,
                  policy: Callable[[], FolderPolicy], deliveries: Deliveries, daily_log: DailyLog,
-                 usage: UsageLedger, bus: EventBus, status: EngineStatus) -> None:
+                 usage: UsageLedger, bus: EventBus, status: EngineStatus,
+                 scheduler: Scheduler | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self.queue = queue
@@ -65,6 +67,7 @@ class AssistantLoop:
         self._usage = usage
         self._bus = bus
         self.status = status
+        self._scheduler = scheduler
         self._stopping = False
         self._deadline: float | None = 0.0  # monotonic; 0 = tick at once; None = until arrival
         self._last_sleep_s: float | None = None
@@ -165,9 +168,9 @@ class AssistantLoop:
                 self.mark_interaction()
                 self._log.append("user", item.text)
                 await self._deliveries.message(no_key_reply(settings.assistant_name), "system")
-            elif item.kind == "cron":
+            elif item.kind == "cron":  # no model to act on it: the prompt is the reminder
                 self._log.append("reminder", item.text)
-                await self._deliveries.message(item.text, "proactive")
+                await self._deliveries.message(f"Reminder: {item.text}", "proactive")
             else:
                 self._log.append(item.kind, item.text, external_source=item.source
                                  if item.external else None)
@@ -233,7 +236,8 @@ class AssistantLoop:
                              external_source=item.source if item.external else None)
         self._set_state("working")
         ctx = ToolContext(settings=settings, policy=self._policy(), deliveries=self._deliveries,
-                          daily_log=self._log, clock=self._clock, turn=TurnState())
+                          daily_log=self._log, clock=self._clock, turn=TurnState(),
+                          scheduler=self._scheduler)
         only_slept = True
         ttl = self._cache_ttl()
         calls = 0

@@ -85,7 +85,10 @@ def render_item(item: InboundItem) -> str:
         return f"<message from=\"user\"{at}>\n{body}\n</message>"
     if item.kind == "cron":
         task = item.meta.get("taskId", "")
-        return f'<scheduled-task id="{task}"{at}>\n{body}\n</scheduled-task>'
+        due = f' due="{item.meta["dueAt"]}"' if item.meta.get("dueAt") else ""
+        catch_up = ' catch_up="true"' if item.meta.get("catchUp") else ""
+        return (f'<scheduled-task id="{task}"{due}{catch_up}{at}>\n{body}\n'
+                "</scheduled-task>")
     return f'<event kind="{item.kind}" source="{html.escape(item.source)}"{at}>\n{body}\n</event>'
 
 

@@ -12,8 +12,11 @@ import asyncio
 import itertools
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from tinydb import TinyDB
 
 from .store import Store
 
@@ -66,8 +69,17 @@ class InboundQueue:
         if any(i.wakes for i in self.pending()):
             self.arrived.set()
 
-    def put(self, item: InboundItem) -> InboundItem:
-        self._store.insert(TABLE, item.to_doc())
+    def put(self, item: InboundItem, *,
+            with_writes: Callable[[TinyDB], None] | None = None) -> InboundItem:
+        """Store `item` durably and wake the loop. `with_writes` runs in the same store
+        transaction (one atomic file replace): a scheduler marks its task fired there, so the
+        task's lastFiredAt and the queued prompt can never disagree after a crash."""
+        def write(db: TinyDB) -> None:
+            db.table(TABLE, cache_size=0).insert(item.to_doc())
+            if with_writes is not None:
+                with_writes(db)
+
+        self._store.transact(write)
         with self._mutex:
             self._items[item.id] = (next(self._seq), item)
         if item.wakes:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, local_zone
 from .delivery.deliveries import Deliveries
 from .delivery.inbox import Inbox
 from .delivery.notifier import ConsoleNotifier, Notifier
@@ -25,7 +25,8 @@ from .memory.daily_log import DailyLog
 from .model import ModelClient, resolve_api_key
 from .paths import FolderPolicy
 from .queue import InboundItem, InboundQueue
-from .settings import Settings, load_settings, update_settings_file
+from .scheduler.runtime import Scheduler
+from .settings import Settings, env_flag, load_settings, update_settings_file
 from .status import EngineStatus
 from .store import Store
 from .tools import ToolRegistry, core_tools
@@ -41,6 +42,7 @@ class Engine:
                  base_url: str | None = None, model_max_retries: int = 2,
                  model_timeout: float = 120.0) -> None:
         self.home = home if isinstance(home, Home) else Home(home)
+        self._own_clock = clock is None
         self.clock = clock or SystemClock()
         self.bus = EventBus()
         self.notifier = notifier or ConsoleNotifier()
@@ -113,6 +115,8 @@ class Engine:
     async def _open(self, *, session_id: str | None, resume: bool, control_api: bool) -> None:
         for problem in self.reload_settings():
             log.warning("settings: %s", problem)
+        if self._own_clock:  # cron times need the zone's DST rules: the setting, else the system's
+            self.clock = SystemClock(local_zone(self._settings.time_zone))
         self.daily_log = DailyLog(self.home.logs_dir, self.clock)
         try:
             self.store = Store(self.home.store_file, owner=True)
@@ -140,13 +144,21 @@ class Engine:
                                    max_retries=self._model_max_retries,
                                    timeout=self._model_timeout) if api_key else None)
         self.tools = ToolRegistry(core_tools())
+        zone = self.clock.now().tzinfo
+        assert zone is not None
+        self.scheduler = Scheduler(
+            store=self.store, clock=self.clock, settings=lambda: self._settings, zone=zone,
+            queue=self.queue, daily_log=self.daily_log, bus=self.bus,
+            fire_disabled=env_flag("KAIROS_DISABLE_CRON"),
+            durable_fire_disabled=env_flag("KAIROS_DISABLE_DURABLE_CRON"))
+        self.scheduler.load()
         self.status.session_id = session_id
         self.status.model = self._settings.model
         self.heartbeat = AssistantLoop(
             settings=lambda: self._settings, clock=self.clock, queue=self.queue,
             transcript=self.transcript, model=self._model, tools=self.tools, policy=self.policy,
             deliveries=self.deliveries, daily_log=self.daily_log, usage=self.usage, bus=self.bus,
-            status=self.status)
+            status=self.status, scheduler=self.scheduler)
         running = asyncio.get_running_loop()
         self.queue.bind(running)
         resumed = "resumed" if self.transcript.turns else "new"
@@ -166,6 +178,7 @@ class Engine:
             self.control = ControlServer(self)
             await self.control.start()
         self._task = running.create_task(self.heartbeat.run(), name="kairos-heartbeat")
+        self._scheduler_task = running.create_task(self.scheduler.run(), name="kairos-scheduler")
         self.started = True
 
     async def stop(self, *, grace: float = 5.0) -> None:
@@ -174,6 +187,9 @@ class Engine:
         if not self.started:
             return
         self.heartbeat.stop()
+        self.scheduler.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._scheduler_task
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace)
@@ -212,6 +228,9 @@ class Engine:
 
     def status_dict(self) -> dict[str, Any]:
         data = self.status.to_dict()
+        upcoming = self.scheduler.next_due()
+        data["nextTask"] = ({"id": upcoming[1].id, "dueAt": upcoming[1].next_due_at,
+                             "prompt": upcoming[1].prompt[:120]} if upcoming else None)
         data.update(running=self.started, home=str(self.home.root),
                     queued=len(self.queue), usageToday=self.usage.day(),
                     apiKey=self._model is not None, model=self._settings.model,

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -51,6 +52,22 @@ class Settings(BaseModel):
     context_budget_tokens: int = Field(60_000, ge=5_000)
     presence_window_minutes: int = Field(10, ge=1)
     max_output_tokens: int = Field(4_096, ge=256, le=32_000)
+    # IANA zone for cron times and ticks (e.g. "Europe/Paris"); None = the system's zone.
+    time_zone: str | None = None
+    recurring_max_age_ms: int = Field(7 * 24 * 3_600_000, ge=60_000)
+    max_scheduled_tasks: int = Field(50, ge=1, le=100_000)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                             "'Europe/Paris'") from None
+        return value
 
     @field_validator("max_sleep_duration_ms")
     @classmethod

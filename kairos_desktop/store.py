@@ -34,6 +34,9 @@ class AtomicJSONStorage(Storage):
         self.path = Path(path)
         self._cache: dict[str, dict[str, Any]] | None = None
         self._cache_key: tuple[int, int, int] | None = None
+        # Inside a batch, writes stay in memory and reach the file once, at commit.
+        self._batch_depth = 0
+        self._dirty = False
 
     def _file_key(self) -> tuple[int, int, int] | None:
         try:
@@ -43,6 +46,8 @@ class AtomicJSONStorage(Storage):
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def read(self) -> dict[str, dict[str, Any]] | None:
+        if self._batch_depth and self._dirty:
+            return self._cache
         key = self._file_key()
         if key is None:
             return None
@@ -70,8 +75,30 @@ class AtomicJSONStorage(Storage):
         # tinydb mutated `data` (possibly the cached object) before calling: if the write
         # fails, the next read must come from the file again.
         self._cache = self._cache_key = None
+        if self._batch_depth:
+            self._cache, self._dirty = data, True
+            return
+        self._flush(data)
+
+    def _flush(self, data: dict[str, dict[str, Any]]) -> None:
         atomic_write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
         self._cache, self._cache_key = data, self._file_key()
+
+    def begin(self) -> None:
+        self._batch_depth += 1
+
+    def commit(self) -> None:
+        self._batch_depth -= 1
+        if self._batch_depth == 0 and self._dirty:
+            self._dirty = False
+            data, self._cache = self._cache, None
+            assert data is not None
+            self._flush(data)
+
+    def rollback(self) -> None:
+        self._batch_depth = 0
+        self._dirty = False
+        self._cache = self._cache_key = None  # the file still holds the last committed state
 
     def close(self) -> None:
         pass
@@ -133,10 +160,18 @@ class Store:
             return len(ids)
 
     def transact(self, fn: Callable[[TinyDB], T]) -> T:
-        """Run `fn` on the database under the lock (several operations seen as one by readers
-        in this process)."""
+        """Run `fn` on the database as one transaction: every write it makes, in any table,
+        reaches the file in ONE atomic replace at the end, or none does if it raises."""
+        storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
         with self.lock:
-            return fn(self._db)
+            storage.begin()
+            try:
+                result = fn(self._db)
+            except BaseException:
+                storage.rollback()
+                raise
+            storage.commit()
+            return result
 
     def close(self) -> None:
         with self.lock:

@@ -69,3 +69,30 @@ def test_documents_round_trip(tmp_path: Path) -> None:
     store.insert("inbox", {"id": "a", "read": False})
     assert store.update("inbox", {"read": True}, id="a") == 1
     assert Store(tmp_path / "store.json").find("inbox", id="a")[0]["read"] is True
+
+
+def test_a_transaction_writes_several_tables_in_one_replace_or_not_at_all(
+        tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    store = Store(path)
+    store.insert("scheduled_tasks", {"id": "t1", "lastFiredAt": None})
+    inode = path.stat().st_ino
+
+    def fire(db) -> None:
+        db.table("scheduled_tasks").update({"lastFiredAt": "09:00"})
+        db.table("inbound").insert({"id": "i1"})
+        assert path.stat().st_ino == inode  # nothing on disk yet
+
+    store.transact(fire)
+    data = json.loads(path.read_text())
+    assert data["inbound"]["1"]["id"] == "i1"
+    assert data["scheduled_tasks"]["1"]["lastFiredAt"] == "09:00"
+
+    def broken(db) -> None:
+        db.table("inbound").insert({"id": "i2"})
+        raise RuntimeError("crash mid-transaction")
+
+    with pytest.raises(RuntimeError):
+        store.transact(broken)
+    assert [d["id"] for d in store.all("inbound")] == ["i1"]
+    assert json.loads(path.read_text()) == data

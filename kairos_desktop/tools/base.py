@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +18,9 @@ from ..errors import KairosError
 from ..memory.daily_log import DailyLog
 from ..paths import FolderPolicy
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..scheduler.runtime import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class ToolContext:
     daily_log: DailyLog
     clock: Clock
     turn: TurnState = field(default_factory=TurnState)
+    scheduler: Scheduler | None = None
 
 
 Handler = Callable[[ToolContext, In], Awaitable[ToolResult]]

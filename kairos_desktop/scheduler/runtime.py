@@ -1,0 +1,327 @@
+"""The scheduler's runtime: one timer for the earliest due task, fires into the inbound queue.
+
+Invariants:
+- A heap orders tasks by due time; the loop waits until the earliest is due (or 60 s, to notice a
+  wall-clock jump after the machine slept: monotonic time stands still during suspend).
+- Firing writes the task's new lastFiredAt (or removes a one-shot) and queues the prompt in ONE
+  store transaction, before the loop can hand anything to the model: a crash either loses
+  neither or keeps both, so a task never fires twice.
+- Whatever was missed (app closed, machine asleep) fires once per task, marked as a catch-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from tinydb import TinyDB
+
+from ..clock import Clock, seconds_between, zone_name
+from ..errors import InvalidCronError, TaskLimitError
+from ..events import EventBus
+from ..memory.daily_log import DailyLog
+from ..queue import InboundItem, InboundQueue
+from ..settings import Settings
+from ..store import Store
+from .builtins import BUILTINS
+from .rules import due_time, expires_at, missed_slots, validate_cron
+from .task import CronTask
+
+log = logging.getLogger(__name__)
+
+TABLE = "scheduled_tasks"
+META = "meta"
+CHECK_INTERVAL_S = 60.0  # the longest wait: bounds how late a catch-up is after a resume
+CATCH_UP_AFTER_S = 120.0  # fired later than this past its due time = a catch-up
+CLOCK_JUMP_S = 30.0
+
+DreamHandler = Callable[[CronTask], Awaitable[None]]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+class Scheduler:
+    def __init__(self, *, store: Store, clock: Clock, settings: Callable[[], Settings],
+                 zone: tzinfo, queue: InboundQueue | None = None,
+                 daily_log: DailyLog | None = None, bus: EventBus | None = None,
+                 fire_disabled: bool = False, durable_fire_disabled: bool = False) -> None:
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+        self.zone = zone
+        self._queue = queue
+        self._log = daily_log
+        self._bus = bus
+        self.fire_disabled = fire_disabled
+        self.durable_fire_disabled = durable_fire_disabled
+        self.on_dream: DreamHandler | None = None
+        self._tasks: dict[str, CronTask] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._dream_tasks: set[asyncio.Task[None]] = set()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self, *, seed_builtins: bool = True) -> None:
+        """Read durable tasks, fill in derived due times where missing (or computed in another
+        zone), and write the built-ins that were never seeded."""
+        stale: list[CronTask] = []
+        zone = zone_name(self.zone)
+        for doc in self._store.all(TABLE):
+            task = CronTask.model_validate(doc)
+            if task.next_due_at is None or task.zone != zone:
+                self._derive(task)
+                stale.append(task)
+            self._tasks[task.id] = task
+            self._push(task)
+        if stale:
+            self._store.transact(lambda db: [self._write(db, t) for t in stale])
+        if seed_builtins:
+            self._seed_builtins()
+
+    def _seed_builtins(self) -> None:
+        seeded_docs = self._store.find(META, key="builtinsSeeded")
+        seeded = set(seeded_docs[0]["names"]) if seeded_docs else set()
+        missing = [b for b in BUILTINS if b.name not in seeded]
+        if not missing:
+            return
+        now = self._clock.now()
+        created = []
+        for builtin in missing:
+            task = CronTask(cron=builtin.cron, prompt=builtin.prompt, created_at=_iso(now),
+                            recurring=True, permanent=True, durable=True, builtin=builtin.name,
+                            action=builtin.action, id=builtin.name)
+            self._derive(task)
+            created.append(task)
+        names = sorted(seeded | {b.name for b in missing})
+
+        def write(db: TinyDB) -> None:
+            for task in created:
+                db.table(TABLE, cache_size=0).insert(task.to_doc())
+            db.table(META, cache_size=0).upsert({"key": "builtinsSeeded", "names": names},
+                                                lambda d: d.get("key") == "builtinsSeeded")
+
+        self._store.transact(write)
+        for task in created:
+            self._tasks[task.id] = task
+            self._push(task)
+
+    # -- derived times and the heap ----------------------------------------------------------
+
+    def _parse(self, text: str) -> datetime:
+        return datetime.fromisoformat(text).astimezone(self.zone)
+
+    def _derive(self, task: CronTask, anchor: datetime | None = None) -> None:
+        if anchor is None:
+            anchor = self._parse(task.last_fired_at or task.created_at)
+        slot, due = due_time(task.id, task.cron, recurring=task.recurring,
+                             anchor=anchor.astimezone(self.zone))
+        task.next_slot_at, task.next_due_at = _iso(slot), _iso(due)
+        task.zone = zone_name(self.zone)
+
+    def _push(self, task: CronTask) -> None:
+        assert task.next_due_at is not None
+        if task.durable and self.durable_fire_disabled:
+            return  # never due in this run; they catch up once durable tasks are enabled again
+        due = datetime.fromisoformat(task.next_due_at).timestamp()
+        heapq.heappush(self._heap, (due, next(self._seq), task.id))
+
+    def next_due(self) -> tuple[datetime, CronTask] | None:
+        """The earliest due task (stale heap entries are dropped as they surface). The task is
+        the scheduler's own object: read it, do not change it."""
+        while self._heap:
+            due_ts, _, task_id = self._heap[0]
+            task = self._tasks.get(task_id)
+            if task is None or task.next_due_at is None or \
+                    datetime.fromisoformat(task.next_due_at).timestamp() != due_ts:
+                heapq.heappop(self._heap)
+                continue
+            return datetime.fromtimestamp(due_ts, UTC).astimezone(self.zone), task
+        return None
+
+    # -- what the model and the user do ------------------------------------------------------
+
+    # Public methods hand out copies: the scheduler's own tasks change only through it.
+
+    def tasks(self) -> list[CronTask]:
+        ordered = sorted(self._tasks.values(), key=lambda t: t.next_due_at or "")
+        return [t.model_copy() for t in ordered]
+
+    def get(self, task_id: str) -> CronTask | None:
+        task = self._tasks.get(task_id)
+        return task.model_copy() if task is not None else None
+
+    def create(self, cron: str, prompt: str, *, recurring: bool, durable: bool,
+               permanent: bool = False) -> CronTask:
+        expr = validate_cron(cron)
+        if not prompt or not prompt.strip():
+            raise InvalidCronError("a task needs a prompt: what should happen when it fires")
+        limit = self._settings().max_scheduled_tasks
+        own = sum(1 for t in self._tasks.values() if t.builtin is None)
+        if own >= limit:
+            raise TaskLimitError(
+                f"there are already {own} scheduled tasks, the limit (setting "
+                f"maxScheduledTasks is {limit}); delete one first (CronList shows them)")
+        task = CronTask(cron=expr, prompt=prompt.strip(), created_at=_iso(self._clock.now()),
+                        recurring=recurring, durable=durable, permanent=permanent)
+        self._derive(task)
+        if durable:
+            self._store.insert(TABLE, task.to_doc())
+        self._tasks[task.id] = task
+        self._push(task)
+        self._note("task created", f"{task.id} `{task.cron}` ({_kind(task)}): {task.prompt}")
+        self._changed.set()
+        return task.model_copy()
+
+    def delete(self, task_id: str) -> CronTask:
+        task = self._tasks.get(task_id)
+        if task is None:
+            known = ", ".join(sorted(self._tasks)) or "none"
+            raise InvalidCronError(f"no task with id {task_id!r} (tasks: {known})")
+        if task.durable:
+            self._store.remove(TABLE, id=task_id)
+        del self._tasks[task_id]
+        self._note("task deleted", f"{task_id} `{task.cron}`: {task.prompt}")
+        self._changed.set()
+        return task
+
+    # -- firing ------------------------------------------------------------------------------
+
+    def fire_due(self) -> list[str]:
+        """Fire every task that is due now; returns their ids."""
+        if self.fire_disabled:
+            return []
+        now = self._clock.now()
+        fired: list[str] = []
+        while (entry := self.next_due()) is not None and entry[0] <= now:
+            due, task = entry
+            heapq.heappop(self._heap)
+            try:
+                self._fire(task, due, now)
+            except Exception as exc:  # skip this slot rather than retry it in a hot loop
+                log.exception("task %s failed to fire", task.id)
+                self._note("error", f"task {task.id} could not fire: {exc!r}; skipping to its "
+                           "next slot")
+                if task.recurring:
+                    self._derive(task, anchor=now)
+                    self._push(task)
+                continue
+            fired.append(task.id)
+        return fired
+
+    def _fire(self, task: CronTask, due: datetime, now: datetime) -> None:
+        settings = self._settings()
+        slot_at = task.next_slot_at
+        late = seconds_between(due, now)
+        catch_up = late > CATCH_UP_AFTER_S
+        anchor = self._parse(task.last_fired_at or task.created_at)
+        missed = missed_slots(task.cron, anchor, now) if catch_up and task.recurring else 1
+        expiring = (task.recurring and not task.permanent and
+                    now >= expires_at(self._parse(task.created_at), settings.recurring_max_age_ms))
+        done = not task.recurring or expiring
+        notes = []
+        if catch_up:
+            what = (f"missed {missed} run(s) since {_iso(anchor)}; running once now"
+                    if task.recurring else f"was due at {slot_at}")
+            notes.append(f"[catch-up: {what}; the computer was asleep or kairos was not running]")
+        if expiring:
+            days = settings.recurring_max_age_ms / 86_400_000
+            notes.append(f"[last run: recurring tasks expire after {days:g} days; this one is "
+                         "now deleted. Tell the user, and create it again if they want it kept.]")
+        task.last_fired_at = _iso(now)
+        if not done:
+            self._derive(task, anchor=now)
+        meta: dict[str, Any] = {"taskId": task.id, "dueAt": slot_at, "catchUp": catch_up}
+        slot_key = int(due.timestamp())
+        self._note("task fired", f"{task.id} `{task.cron}` due {_iso(due)}"
+                   + (" (catch-up)" if catch_up else "") + (" (last run)" if expiring else ""))
+
+        def writes(db: TinyDB) -> None:
+            if task.durable:
+                self._write(db, task, remove=done)
+
+        if task.action == "dream":
+            self._store.transact(writes)
+            self._start_dream(task)
+        elif self._queue is not None:
+            text = "\n".join([task.prompt, *notes])
+            item = InboundItem(kind="cron", text=text, priority="next", source=f"task:{task.id}",
+                               created_at=_iso(now), meta=meta,
+                               id=f"cron-{task.id}-{slot_key}")
+            self._queue.put(item, with_writes=writes)
+        if done:
+            self._tasks.pop(task.id, None)
+        else:
+            self._push(task)
+        if self._bus is not None:
+            self._bus.publish("task", id=task.id, fired=True, catchUp=catch_up, done=done)
+
+    def _write(self, db: TinyDB, task: CronTask, *, remove: bool = False) -> None:
+        table = db.table(TABLE, cache_size=0)
+        if remove:
+            table.remove(lambda d: d.get("id") == task.id)
+        else:
+            table.upsert(task.to_doc(), lambda d: d.get("id") == task.id)
+
+    def _start_dream(self, task: CronTask) -> None:
+        if self.on_dream is None:
+            self._note("dream", "the nightly dream trigger fired; autoDream is not available "
+                       "in this build, nothing ran")
+            return
+        job = asyncio.get_running_loop().create_task(self.on_dream(task))
+        self._dream_tasks.add(job)
+        job.add_done_callback(self._dream_tasks.discard)
+
+    # -- the timer ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._changed = asyncio.Event()
+        if self.fire_disabled:
+            self._note("scheduler", "KAIROS_DISABLE_CRON is set: no task will fire")
+            return
+        if self.durable_fire_disabled:
+            self._note("scheduler", "KAIROS_DISABLE_DURABLE_CRON is set: durable tasks will not "
+                       "fire (session-only tasks still do)")
+        wall, mono = self._clock.now(), self._clock.monotonic()
+        while not self._stopping:
+            now, now_mono = self._clock.now(), self._clock.monotonic()
+            drift = seconds_between(wall, now) - (now_mono - mono)
+            if abs(drift) > CLOCK_JUMP_S:
+                self._note("scheduler", f"the wall clock jumped {drift:+.0f} s (the computer "
+                           "slept or the time was changed); catching up")
+            wall, mono = now, now_mono
+            self.fire_due()
+            entry = self.next_due()
+            timeout = CHECK_INTERVAL_S
+            if entry is not None:
+                timeout = min(max(seconds_between(self._clock.now(), entry[0]), 0.0),
+                              CHECK_INTERVAL_S)
+            if timeout > 0:
+                await self._clock.wait(self._changed, timeout)
+            self._changed.clear()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._changed.set()
+
+    def _note(self, kind: str, text: str) -> None:
+        log.info("%s: %s", kind, text)
+        if self._log is not None:
+            self._log.append(kind, text)
+
+
+def _kind(task: CronTask) -> str:
+    parts = ["recurring" if task.recurring else "one-shot",
+             "durable" if task.durable else "session-only"]
+    if task.permanent:
+        parts.append("permanent")
+    return ", ".join(parts)
