@@ -16,6 +16,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,24 @@ def _parser() -> argparse.ArgumentParser:
     set_.add_argument("key")
     set_.add_argument("value")
     set_.set_defaults(handler=cmd_settings_set)
+
+    tasks = sub.add_parser("tasks", help="scheduled tasks")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)
+    tasks_list = tasks_sub.add_parser("list")
+    tasks_list.add_argument("--json", action="store_true")
+    tasks_list.set_defaults(handler=cmd_tasks_list)
+    tasks_add = tasks_sub.add_parser("add", help="durable unless --session")
+    tasks_add.add_argument("--cron", required=True, metavar="EXPR",
+                           help="5 fields, local time: minute hour day-of-month month weekday")
+    tasks_add.add_argument("--prompt", required=True, metavar="TEXT")
+    tasks_add.add_argument("--recurring", action="store_true",
+                           help="fire on every match (default: once)")
+    tasks_add.add_argument("--session", action="store_true",
+                           help="only until the running app stops")
+    tasks_add.set_defaults(handler=cmd_tasks_add)
+    tasks_rm = tasks_sub.add_parser("rm")
+    tasks_rm.add_argument("id")
+    tasks_rm.set_defaults(handler=cmd_tasks_rm)
 
     key = sub.add_parser("key", help="the Anthropic API key")
     key_sub = key.add_subparsers(dest="key_command", required=True)
@@ -328,6 +347,99 @@ def cmd_settings_set(home: Home, args: argparse.Namespace) -> int:
         with home.locked():
             update_settings_file(home.settings_file, {args.key: value})
     print(f"{args.key} = {json.dumps(value)}")
+    return 0
+
+
+@contextlib.contextmanager
+def _offline_scheduler(home: Home) -> Iterator[Any]:
+    """A scheduler on the home's store, for when no instance is running (under the lock)."""
+    from .clock import SystemClock, local_zone
+    from .scheduler.runtime import Scheduler
+    from .settings import load_settings
+    from .store import Store
+
+    settings = load_settings(home.settings_file).settings
+    clock = SystemClock(local_zone(settings.time_zone))
+    home.ensure()
+    with home.locked():
+        store = Store(home.store_file, owner=True)
+        scheduler = Scheduler(store=store, clock=clock, settings=lambda: settings,
+                              zone=clock.now().tzinfo)  # type: ignore[arg-type]
+        scheduler.load(seed_builtins=False)
+        yield scheduler
+
+
+def cmd_tasks_list(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    if client is not None:
+        tasks = client.tasks()
+    else:
+        with _offline_scheduler(home) as scheduler:
+            tasks = [t.public() for t in scheduler.tasks()]
+    if args.json:
+        print(json.dumps(tasks, indent=2))
+        return 0
+    if not tasks:
+        print("no scheduled tasks")
+    for task in tasks:
+        kind = ("recurring" if task["recurring"] else "once") + \
+            ("" if task["durable"] else ", session") + (", built-in" if task["builtin"] else "")
+        print(f"{task['id']:<18} {task['cron']:<16} next {_when(task)}  ({kind})  "
+              f"{task['prompt'][:60]}")
+    return 0
+
+
+def cmd_tasks_add(home: Home, args: argparse.Namespace) -> int:
+    from .errors import InvalidCronError, TaskLimitError
+
+    client = _client(home)
+    try:
+        if client is not None:
+            task = client.add_task(args.cron, args.prompt, recurring=args.recurring,
+                                   durable=not args.session)
+        elif args.session:
+            print("kairos: --session tasks live only in a running app, and none is running; "
+                  "drop --session for a durable task", file=sys.stderr)
+            return 2
+        else:
+            with _offline_scheduler(home) as scheduler:
+                task = scheduler.create(args.cron, args.prompt, recurring=args.recurring,
+                                        durable=True).public()
+    except (InvalidCronError, TaskLimitError, ControlAPIError) as exc:
+        print(f"kairos: {exc}; nothing was stored", file=sys.stderr)
+        return 2
+    print(f"task {task['id']} next fires {_when(task)}")
+    return 0
+
+
+def _when(task: dict[str, Any]) -> str:
+    """The slot, and how far the task's fixed jitter moves it."""
+    from datetime import datetime
+
+    slot, due = task.get("nextSlotAt"), task.get("nextDueAt")
+    if not slot or not due:
+        return str(due or slot)
+    shift = (datetime.fromisoformat(due) - datetime.fromisoformat(slot)).total_seconds()
+    if abs(shift) < 1:
+        return slot
+    return f"{slot} ({shift / 60:+.0f} min jitter)" if abs(shift) >= 60 else \
+        f"{slot} ({shift:+.0f} s jitter)"
+
+
+def cmd_tasks_rm(home: Home, args: argparse.Namespace) -> int:
+    from .errors import InvalidCronError
+
+    client = _client(home)
+    try:
+        if client is not None:
+            client.delete_task(args.id)
+        else:
+            with _offline_scheduler(home) as scheduler:
+                scheduler.delete(args.id)
+    except (InvalidCronError, ControlAPIError) as exc:
+        print(f"kairos: {exc}", file=sys.stderr)
+        return 2
+    print(f"task {args.id} deleted")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -74,6 +75,17 @@ class ControlClient:
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         return self.request("PATCH", "/api/settings", changes)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/api/tasks")
+
+    def add_task(self, cron: str, prompt: str, *, recurring: bool, durable: bool
+                 ) -> dict[str, Any]:
+        return self.request("POST", "/api/tasks", {"cron": cron, "prompt": prompt,
+                                                   "recurring": recurring, "durable": durable})
+
+    def delete_task(self, task_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/api/tasks/{urllib.parse.quote(task_id, safe='')}")
 
     def wake(self) -> None:
         self.request("POST", "/api/wake")

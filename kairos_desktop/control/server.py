@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..atomic import atomic_write_text
-from ..errors import SettingsError
+from ..errors import InvalidCronError, SettingsError, TaskLimitError
 from . import TOKEN_HEADER
 
 if TYPE_CHECKING:
@@ -52,6 +52,9 @@ class ControlServer:
             web.post("/api/wake", self._wake),
             web.post("/api/stop", self._stop),
             web.get("/api/events", self._events),
+            web.get("/api/tasks", self._tasks),
+            web.post("/api/tasks", self._task_add),
+            web.delete("/api/tasks/{task_id}", self._task_delete),
         ]
         app.add_routes(routes)
         self._runner = web.AppRunner(app, access_log=None)
@@ -143,6 +146,30 @@ class ControlServer:
     async def _stop(self, _: web.Request) -> web.Response:
         self.engine.stop_requested.set()
         return web.json_response({"ok": True, "stopping": True})
+
+    async def _tasks(self, _: web.Request) -> web.Response:
+        return web.json_response([t.public() for t in self.engine.scheduler.tasks()])
+
+    async def _task_add(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("cron"), str) \
+                or not isinstance(body.get("prompt"), str):
+            return _error(400, 'POST /api/tasks needs {"cron": "...", "prompt": "...", '
+                          '"recurring": bool, "durable": bool}')
+        try:
+            task = self.engine.scheduler.create(
+                body["cron"], body["prompt"], recurring=bool(body.get("recurring", False)),
+                durable=bool(body.get("durable", True)))
+        except (InvalidCronError, TaskLimitError) as exc:
+            return _error(400, str(exc))
+        return web.json_response(task.public(), status=201)
+
+    async def _task_delete(self, request: web.Request) -> web.Response:
+        try:
+            task = self.engine.scheduler.delete(request.match_info["task_id"])
+        except InvalidCronError as exc:
+            return _error(404, str(exc))
+        return web.json_response(task.public())
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
