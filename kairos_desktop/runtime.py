@@ -177,6 +177,7 @@ class Engine:
 
             self.control = ControlServer(self)
             await self.control.start()
+        self.scheduler.fire_due()  # what was missed while closed joins the very first turn
         self._task = running.create_task(self.heartbeat.run(), name="kairos-heartbeat")
         self._scheduler_task = running.create_task(self.scheduler.run(), name="kairos-scheduler")
         self.started = True

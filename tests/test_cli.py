@@ -191,3 +191,34 @@ def test_with_max_sleep_minus_one_kairos_send_wakes_the_sleeping_app(
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_tasks_add_list_and_rm_without_a_running_app(env: dict[str, str]) -> None:
+    for bad, reason in (("61 * * * *", "not a valid cron expression"),
+                        ("0 0 31 2 *", "can never fire"),
+                        ("0 9 * * * *", "has 6 field(s)")):
+        result = kairos(env, "tasks", "add", "--cron", bad, "--prompt", "x")
+        assert result.returncode == 2 and reason in result.stderr
+        assert "nothing was stored" in result.stderr
+    assert kairos(env, "tasks", "list").stdout.strip() == "no scheduled tasks"
+    added = kairos(env, "tasks", "add", "--cron", "57 8 * * 1-5", "--prompt", "check PRs",
+                   "--recurring")
+    assert added.returncode == 0 and "next fires" in added.stdout
+    [task] = json.loads(kairos(env, "tasks", "list", "--json").stdout)
+    assert task["cron"] == "57 8 * * 1-5" and task["durable"] and task["recurring"]
+    session = kairos(env, "tasks", "add", "--cron", "5 9 * * *", "--prompt", "x", "--session")
+    assert session.returncode == 2 and "none is running" in session.stderr
+    assert kairos(env, "tasks", "rm", task["id"]).returncode == 0
+    assert json.loads(kairos(env, "tasks", "list", "--json").stdout) == []
+
+
+def test_tasks_on_a_running_app_include_built_ins_and_session_tasks(
+        app: subprocess.Popen[str], env: dict[str, str]) -> None:
+    added = kairos(env, "tasks", "add", "--cron", "5 9 * * *", "--prompt", "stretch",
+                   "--session")
+    assert added.returncode == 0, added.stderr
+    tasks = json.loads(kairos(env, "tasks", "list", "--json").stdout)
+    assert {t["builtin"] for t in tasks} == {None, "morning-check-in", "daily-catch-up", "dream"}
+    assert [t["durable"] for t in tasks if t["prompt"] == "stretch"] == [False]
+    bad = kairos(env, "tasks", "add", "--cron", "61 * * * *", "--prompt", "x")
+    assert bad.returncode == 2 and "not a valid cron expression" in bad.stderr
