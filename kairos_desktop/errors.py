@@ -65,3 +65,7 @@ class InvalidCronError(KairosError):
 
 class TaskLimitError(KairosError):
     """Creating a task would pass the maxScheduledTasks setting."""
+
+
+class MemoryLimitError(KairosError):
+    """A memory write would break a limit (index size, topic size) or is ambiguous."""

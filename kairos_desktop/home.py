@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -50,6 +51,16 @@ class Home:
                        self.workspace_dir, self.run_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+    def log_key(self) -> bytes:
+        """The per-home secret that keys the daily logs' hash chain (made on first use)."""
+        path = self.secrets_dir / "log-key"
+        if not path.exists():
+            self.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            from .atomic import atomic_write_text
+
+            atomic_write_text(path, secrets.token_hex(32) + "\n", mode=0o600)
+        return bytes.fromhex(path.read_text(encoding="utf-8").strip())
 
     def default_inbox_dir(self, assistant_name: str) -> Path:
         return Path(user_downloads_dir()) / f"{assistant_name} Inbox"

@@ -22,6 +22,8 @@ from .delivery.deliveries import Deliveries
 from .errors import ModelUnavailableError
 from .events import EventBus
 from .memory.daily_log import DailyLog
+from .memory.files import MemoryFiles
+from .memory.prompt import memory_section
 from .model import ModelClient, ModelReply
 from .paths import FolderPolicy
 from .prompts import no_key_reply, render_item, system_prompt, tick_block
@@ -54,7 +56,8 @@ class AssistantLoop:
                  transcript: Transcript, model: ModelClient | None, tools: ToolRegistry,
                  policy: Callable[[], FolderPolicy], deliveries: Deliveries, daily_log: DailyLog,
                  usage: UsageLedger, bus: EventBus, status: EngineStatus,
-                 scheduler: Scheduler | None = None) -> None:
+                 scheduler: Scheduler | None = None, memory: MemoryFiles | None = None,
+                 on_active_turn: Callable[[], None] | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self.queue = queue
@@ -68,6 +71,9 @@ class AssistantLoop:
         self._bus = bus
         self.status = status
         self._scheduler = scheduler
+        self._memory = memory
+        self._on_active_turn = on_active_turn
+        self._memory_snapshot: tuple[tuple[object, ...], str] | None = None
         self._stopping = False
         self._deadline: float | None = 0.0  # monotonic; 0 = tick at once; None = until arrival
         self._last_sleep_s: float | None = None
@@ -197,9 +203,12 @@ class AssistantLoop:
         settings = self._settings()
         mark = {"type": "ephemeral", "ttl": ttl}
         policy = self._policy()
-        system = [{"type": "text", "cache_control": mark, "text": system_prompt(
+        system = [{"type": "text", "text": system_prompt(
             settings, workspace=str(policy.workspace),
             readable=[str(p) for p in policy.readable_roots])}]
+        if self._memory is not None:
+            system.append({"type": "text", "text": self._memory_prompt(settings)})
+        system[-1]["cache_control"] = mark
         tools = self.tools.definitions()
         if tools:
             tools[-1] = {**tools[-1], "cache_control": mark}
@@ -217,6 +226,20 @@ class AssistantLoop:
             content[-1] = {**content[-1], "cache_control": {"type": "ephemeral", "ttl": "5m"}}
         messages[-1] = {"role": last_msg["role"], "content": content}
         return system, tools, messages
+
+    def _memory_prompt(self, settings: Settings) -> str:
+        """The memory section, rebuilt only when the day or MEMORY.md changes (see
+        memory/prompt.py: per-tick changes would defeat the prompt cache)."""
+        assert self._memory is not None
+        today = self._clock.now().date()
+        index = self._memory.index_path
+        key = (today, index.stat().st_mtime_ns if index.exists() else 0,
+               settings.memory_prompt_tokens)
+        if self._memory_snapshot is None or self._memory_snapshot[0] != key:
+            text = memory_section(self._memory, self._log, today,
+                                  budget_tokens=settings.memory_prompt_tokens)
+            self._memory_snapshot = (key, text)
+        return self._memory_snapshot[1]
 
     async def _turn(self) -> None:
         settings = self._settings()
@@ -237,7 +260,7 @@ class AssistantLoop:
         self._set_state("working")
         ctx = ToolContext(settings=settings, policy=self._policy(), deliveries=self._deliveries,
                           daily_log=self._log, clock=self._clock, turn=TurnState(),
-                          scheduler=self._scheduler)
+                          scheduler=self._scheduler, memory=self._memory)
         only_slept = True
         ttl = self._cache_ttl()
         calls = 0
@@ -282,6 +305,9 @@ class AssistantLoop:
             self._log.append("tick", f"{calls} model call(s); {_sleep_words(sleep_s)}")
             if self.transcript.compact(settings.context_budget_tokens):
                 self._log.append("compaction", "older turns folded into a summary")
+                self._memory_snapshot = None  # the cache is rebuilt anyway: refresh the tail
+            if self._on_active_turn is not None:
+                self._on_active_turn()
         self.queue.ack([i.id for i in items])
         self.status.turns += 1
         self._outage_reported = False

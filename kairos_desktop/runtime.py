@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from .events import EventBus
 from .home import Home, HomeLock
 from .loop import AssistantLoop
 from .memory.daily_log import DailyLog
+from .memory.files import MemoryFiles
 from .model import ModelClient, resolve_api_key
 from .paths import FolderPolicy
 from .queue import InboundItem, InboundQueue
@@ -117,7 +119,7 @@ class Engine:
             log.warning("settings: %s", problem)
         if self._own_clock:  # cron times need the zone's DST rules: the setting, else the system's
             self.clock = SystemClock(local_zone(self._settings.time_zone))
-        self.daily_log = DailyLog(self.home.logs_dir, self.clock)
+        self.daily_log = DailyLog(self.home.logs_dir, self.clock, key=self.home.log_key())
         try:
             self.store = Store(self.home.store_file, owner=True)
         except StoreCorruptError as exc:
@@ -144,6 +146,7 @@ class Engine:
                                    max_retries=self._model_max_retries,
                                    timeout=self._model_timeout) if api_key else None)
         self.tools = ToolRegistry(core_tools())
+        self.memory = MemoryFiles(self.home.memory_dir)
         zone = self.clock.now().tzinfo
         assert zone is not None
         self.scheduler = Scheduler(
@@ -158,7 +161,8 @@ class Engine:
             settings=lambda: self._settings, clock=self.clock, queue=self.queue,
             transcript=self.transcript, model=self._model, tools=self.tools, policy=self.policy,
             deliveries=self.deliveries, daily_log=self.daily_log, usage=self.usage, bus=self.bus,
-            status=self.status, scheduler=self.scheduler)
+            status=self.status, scheduler=self.scheduler, memory=self.memory,
+            on_active_turn=self._record_activity)
         running = asyncio.get_running_loop()
         self.queue.bind(running)
         resumed = "resumed" if self.transcript.turns else "new"
@@ -177,10 +181,34 @@ class Engine:
 
             self.control = ControlServer(self)
             await self.control.start()
+        await self._check_yesterdays_log()
         self.scheduler.fire_due()  # what was missed while closed joins the very first turn
         self._task = running.create_task(self.heartbeat.run(), name="kairos-heartbeat")
         self._scheduler_task = running.create_task(self.scheduler.run(), name="kairos-scheduler")
         self.started = True
+
+    def _record_activity(self) -> None:
+        """One row per (session, day) with a stored turn: autoDream's "sessions since" gate."""
+        day = self.clock.now().date().isoformat()
+        session = self.status.session_id
+        if not self.store.find("activity", session=session, date=day):
+            self.store.insert("activity", {"session": session, "date": day})
+
+    async def _check_yesterdays_log(self) -> None:
+        yesterday = self.clock.now().date() - timedelta(days=1)
+        path = self.daily_log.path_for(yesterday)
+        if not path.exists():
+            return
+        check = self.daily_log.verify(path)
+        if check.intact:
+            return
+        self.daily_log.append("error", f"yesterday's log was altered: {check}")
+        await self.deliveries.message(
+            f"Yesterday's log ({path}) was changed after it was written: {check.reason} at "
+            f"line {check.line}. Check it with `kairos logs verify`; anything after that line "
+            "may not be what happened.", "system")
+        await self.deliveries.push(f"{self._settings.assistant_name}: log altered",
+                                   f"{path.name}, line {check.line}: {check.reason}")
 
     async def stop(self, *, grace: float = 5.0) -> None:
         """Clean stop: the loop ends its turn (or is cancelled after `grace` seconds); queued

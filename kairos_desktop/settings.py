@@ -56,6 +56,13 @@ class Settings(BaseModel):
     time_zone: str | None = None
     recurring_max_age_ms: int = Field(7 * 24 * 3_600_000, ge=60_000)
     max_scheduled_tasks: int = Field(50, ge=1, le=100_000)
+    # The memory part of the system prompt: MEMORY.md plus the recent log tail.
+    memory_prompt_tokens: int = Field(3_000, ge=500, le=50_000)
+    dream_min_hours: float = Field(24, ge=0)
+    dream_min_sessions: int = Field(5, ge=0)
+    # A dream that would shrink memory by more than this share stops and asks the user.
+    dream_max_delete_share: float = Field(0.2, ge=0, le=1)
+    dream_max_turns: int = Field(40, ge=1, le=500)
 
     @field_validator("time_zone")
     @classmethod

@@ -20,6 +20,7 @@ from ..paths import FolderPolicy
 from ..settings import Settings
 
 if TYPE_CHECKING:
+    from ..memory.files import MemoryFiles
     from ..scheduler.runtime import Scheduler
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class ToolContext:
     clock: Clock
     turn: TurnState = field(default_factory=TurnState)
     scheduler: Scheduler | None = None
+    memory: MemoryFiles | None = None
+    # Told the path of every memory write (the dream tracks the files it touched).
+    on_memory_write: Callable[[str], None] | None = None
 
 
 Handler = Callable[[ToolContext, In], Awaitable[ToolResult]]
