@@ -78,9 +78,27 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_status)
 
-    logs = sub.add_parser("logs", help="print a daily log")
+    logs = sub.add_parser("logs", help="print a daily log, or verify the logs")
     logs.add_argument("--date", help="YYYY-MM-DD (default: today)")
+    logs.add_argument("--raw", action="store_true", help="keep the hash markers")
     logs.set_defaults(handler=cmd_logs)
+    logs_sub = logs.add_subparsers(dest="logs_command")
+    verify = logs_sub.add_parser("verify", help="check every daily log's hash chain")
+    verify.add_argument("--date", help="only this day")
+    verify.set_defaults(handler=cmd_logs_verify)
+
+    dream = sub.add_parser("dream", help="consolidate memory now, undo it, or list runs")
+    dream.add_argument("--force", action="store_true",
+                       help="skip the time and session gates (not the lock)")
+    dream.add_argument("--allow-large-delete", action="store_true",
+                       help="let this run shrink memory past dreamMaxDeleteShare")
+    dream.set_defaults(handler=cmd_dream)
+    dream_sub = dream.add_subparsers(dest="dream_command")
+    dream_sub.add_parser("undo", help="restore memory to before the last dream").set_defaults(
+        handler=cmd_dream_undo)
+    dream_log = dream_sub.add_parser("log", help="past runs and the files they touched")
+    dream_log.add_argument("--json", action="store_true")
+    dream_log.set_defaults(handler=cmd_dream_log)
 
     inbox = sub.add_parser("inbox", help="files the assistant delivered")
     inbox.add_argument("--json", action="store_true")
@@ -264,14 +282,103 @@ def cmd_logs(home: Home, args: argparse.Namespace) -> int:
     except ValueError:
         print(f"kairos: --date must look like 2026-11-22, not {args.date!r}", file=sys.stderr)
         return 2
-    from .memory.daily_log import DailyLog
+    from .memory.daily_log import MARKER, DailyLog
 
     text = DailyLog(home.logs_dir, SystemClock()).read(day)
     if not text:
         print(f"no log for {day.isoformat()}", file=sys.stderr)
         return 1
+    if not args.raw:
+        text = "\n".join(MARKER.sub("", line) for line in text.split("\n"))
     print(text, end="")
     return 0
+
+
+def cmd_logs_verify(home: Home, args: argparse.Namespace) -> int:
+    from .clock import SystemClock
+    from .memory.daily_log import DailyLog
+
+    if not (home.secrets_dir / "log-key").exists():
+        print("no logs have been written in this home yet")
+        return 0
+    log = DailyLog(home.logs_dir, SystemClock(), key=home.log_key())
+    if args.date:
+        try:
+            paths = [log.path_for(date.fromisoformat(args.date))]
+        except ValueError:
+            print(f"kairos: --date must look like 2026-11-22, not {args.date!r}", file=sys.stderr)
+            return 2
+        checks = [log.verify(p) for p in paths if p.exists()]
+    else:
+        checks = log.verify_all()
+    broken = [c for c in checks if not c.intact]
+    for check in broken:
+        print(f"BROKEN {check}")
+    if broken:
+        return 1
+    print(f"intact: {len(checks)} log(s), {sum(c.entries for c in checks):,} entries")
+    return 0
+
+
+def cmd_dream(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    if client is None:
+        print("kairos: dreaming needs the running app (it uses the model); start it with "
+              "`kairos run`", file=sys.stderr)
+        return 1
+    result = client.start_dream(force=args.force, allow_large_delete=args.allow_large_delete)
+    if not result.get("started"):
+        print(f"not started: {result.get('reason')}")
+        return 1
+    print(f"dream {result['reason']}; follow it with `kairos status --json` (dream)")
+    return 0
+
+
+def cmd_dream_undo(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    if client is not None:
+        try:
+            run_id = client.undo_dream()["undone"]
+        except ControlAPIError as exc:
+            print(f"kairos: {exc}", file=sys.stderr)
+            return 1
+    else:
+        with _offline_dream(home) as snapshots:
+            run_id = snapshots.undo()
+    print(f"memory restored to before dream {run_id}")
+    return 0
+
+
+def cmd_dream_log(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    runs = client.dream()["runs"] if client is not None else _store_table(home, "dreams")
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        print("no dreams yet")
+    for run in runs:
+        files = ", ".join(run.get("filesTouched") or []) or "no files"
+        print(f"{run['startedAt']}  {run['status']:<9} {run.get('turns', 0):>3} turns  {files}")
+        if run.get("summary"):
+            print(f"    {run['summary'][:200]}")
+    return 0
+
+
+@contextlib.contextmanager
+def _offline_dream(home: Home) -> Iterator[Any]:
+    """The dream snapshots, on the files directly, under the home's lock."""
+    from .clock import SystemClock
+    from .memory.daily_log import DailyLog
+    from .memory.dream_snapshots import DreamSnapshots
+    from .memory.files import MemoryFiles
+    from .store import Store
+
+    home.ensure()
+    with home.locked():
+        store = Store(home.store_file, owner=True)
+        log = DailyLog(home.logs_dir, SystemClock(), key=home.log_key())
+        yield DreamSnapshots(MemoryFiles(home.memory_dir), store, log)
 
 
 def _store_table(home: Home, table: str) -> list[dict[str, Any]]:

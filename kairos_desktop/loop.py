@@ -158,6 +158,10 @@ class AssistantLoop:
             return high
         return max(low, min(requested, high))
 
+    def present(self) -> bool:
+        """The user interacted within the presence window."""
+        return self._present(self._clock.now())
+
     def _present(self, now: datetime) -> bool:
         if self.last_interaction is None:
             return False

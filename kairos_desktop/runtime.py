@@ -23,6 +23,7 @@ from .events import EventBus
 from .home import Home, HomeLock
 from .loop import AssistantLoop
 from .memory.daily_log import DailyLog
+from .memory.dream import AutoDream
 from .memory.files import MemoryFiles
 from .model import ModelClient, resolve_api_key
 from .paths import FolderPolicy
@@ -155,6 +156,12 @@ class Engine:
             fire_disabled=env_flag("KAIROS_DISABLE_CRON"),
             durable_fire_disabled=env_flag("KAIROS_DISABLE_DURABLE_CRON"))
         self.scheduler.load()
+        self.dream = AutoDream(
+            memory=self.memory, store=self.store, clock=self.clock,
+            settings=lambda: self._settings, model=self._model, daily_log=self.daily_log,
+            deliveries=self.deliveries, bus=self.bus, usage=self.usage, policy=self.policy,
+            user_present=lambda: self.heartbeat.present())
+        self.scheduler.on_dream = self._nightly_dream
         self.status.session_id = session_id
         self.status.model = self._settings.model
         self.heartbeat = AssistantLoop(
@@ -185,7 +192,12 @@ class Engine:
         self.scheduler.fire_due()  # what was missed while closed joins the very first turn
         self._task = running.create_task(self.heartbeat.run(), name="kairos-heartbeat")
         self._scheduler_task = running.create_task(self.scheduler.run(), name="kairos-scheduler")
+        self._dream_scan = running.create_task(self.dream.scan_loop(), name="kairos-dream-scan")
         self.started = True
+
+    async def _nightly_dream(self, task: Any) -> None:
+        gate = self.dream.maybe_start("nightly")
+        self.daily_log.append("dream", f"nightly trigger: {gate.reason}")
 
     def _record_activity(self) -> None:
         """One row per (session, day) with a stored turn: autoDream's "sessions since" gate."""
@@ -217,8 +229,10 @@ class Engine:
             return
         self.heartbeat.stop()
         self.scheduler.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._scheduler_task
+        await self.dream.stop()
+        for background in (self._scheduler_task, self._dream_scan):
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace)
@@ -257,6 +271,7 @@ class Engine:
 
     def status_dict(self) -> dict[str, Any]:
         data = self.status.to_dict()
+        data["dream"] = self.dream.state.to_dict()
         upcoming = self.scheduler.next_due()
         data["nextTask"] = ({"id": upcoming[1].id, "dueAt": upcoming[1].next_due_at,
                              "prompt": upcoming[1].prompt[:120]} if upcoming else None)

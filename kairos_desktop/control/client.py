@@ -87,6 +87,22 @@ class ControlClient:
     def delete_task(self, task_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/api/tasks/{urllib.parse.quote(task_id, safe='')}")
 
+    def dream(self) -> dict[str, Any]:
+        return self.request("GET", "/api/dream")
+
+    def start_dream(self, *, force: bool, allow_large_delete: bool) -> dict[str, Any]:
+        try:
+            return self.request("POST", "/api/dream", {"force": force,
+                                                       "allowLargeDelete": allow_large_delete})
+        except ControlAPIError as exc:
+            payload = getattr(exc, "payload", {})
+            if "started" in payload:
+                return payload
+            raise
+
+    def undo_dream(self) -> dict[str, Any]:
+        return self.request("POST", "/api/dream/undo")
+
     def wake(self) -> None:
         self.request("POST", "/api/wake")
 

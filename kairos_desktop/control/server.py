@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..atomic import atomic_write_text
-from ..errors import InvalidCronError, SettingsError, TaskLimitError
+from ..errors import InvalidCronError, KairosError, SettingsError, TaskLimitError
 from . import TOKEN_HEADER
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ class ControlServer:
             web.get("/api/tasks", self._tasks),
             web.post("/api/tasks", self._task_add),
             web.delete("/api/tasks/{task_id}", self._task_delete),
+            web.get("/api/dream", self._dream),
+            web.post("/api/dream", self._dream_start),
+            web.post("/api/dream/undo", self._dream_undo),
         ]
         app.add_routes(routes)
         self._runner = web.AppRunner(app, access_log=None)
@@ -170,6 +173,26 @@ class ControlServer:
         except InvalidCronError as exc:
             return _error(404, str(exc))
         return web.json_response(task.public())
+
+    async def _dream(self, _: web.Request) -> web.Response:
+        dream = self.engine.dream
+        return web.json_response({"state": dream.state.to_dict(), "runs": dream.runs()})
+
+    async def _dream_start(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        body = body if isinstance(body, dict) else {}
+        gate = self.engine.dream.maybe_start(
+            "requested", force=bool(body.get("force")),
+            allow_large_delete=bool(body.get("allowLargeDelete")))
+        return web.json_response({"started": gate.ok, "reason": gate.reason},
+                                 status=202 if gate.ok else 409)
+
+    async def _dream_undo(self, _: web.Request) -> web.Response:
+        try:
+            run_id = self.engine.dream.undo()
+        except KairosError as exc:
+            return _error(409, str(exc))
+        return web.json_response({"undone": run_id})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
