@@ -222,3 +222,38 @@ def test_tasks_on_a_running_app_include_built_ins_and_session_tasks(
     assert [t["durable"] for t in tasks if t["prompt"] == "stretch"] == [False]
     bad = kairos(env, "tasks", "add", "--cron", "61 * * * *", "--prompt", "x")
     assert bad.returncode == 2 and "not a valid cron expression" in bad.stderr
+
+
+def test_logs_verify_reports_intact_logs_and_the_first_broken_line(
+        env: dict[str, str], home: Home) -> None:
+    assert kairos(env, "run", "--headless", "--exit-after", "2").returncode == 0
+    ok = kairos(env, "logs", "verify")
+    assert ok.returncode == 0 and ok.stdout.startswith("intact: 1 log(s)")
+    [log_file] = list(home.logs_dir.rglob("*.md"))
+    lines = log_file.read_text().splitlines()
+    lines[3] = lines[3].replace("**", "*")
+    log_file.write_text("\n".join(lines) + "\n")
+    broken = kairos(env, "logs", "verify")
+    assert broken.returncode == 1
+    assert f"BROKEN {log_file}:4: this entry does not match its hash" in broken.stdout
+    shown = kairos(env, "logs")
+    assert "<!--" not in shown.stdout and "<!--" in kairos(env, "logs", "--raw").stdout
+
+
+def test_dream_needs_the_running_app_and_reports_its_gates(
+        env: dict[str, str], home: Home) -> None:
+    offline = kairos(env, "dream")
+    assert offline.returncode == 1 and "needs the running app" in offline.stderr
+    assert kairos(env, "dream", "log").stdout.strip() == "no dreams yet"
+    undo = kairos(env, "dream", "undo")
+    assert undo.returncode == 1 and "no completed dream to undo" in undo.stderr
+
+
+def test_dream_on_a_running_app_checks_the_gates_unless_forced(
+        app: subprocess.Popen[str], env: dict[str, str]) -> None:
+    gated = kairos(env, "dream")
+    assert gated.returncode == 1 and "active session-day(s)" in gated.stdout
+    forced = kairos(env, "dream", "--force")
+    assert forced.returncode == 0 and "started (forced)" in forced.stdout
+    status = json.loads(kairos(env, "status", "--json").stdout)
+    assert status["dream"]["runId"]

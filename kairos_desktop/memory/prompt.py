@@ -34,11 +34,13 @@ def memory_section(files: MemoryFiles, log: DailyLog, today: date, *,
         index = index[: budget // 2] + "\n[index cut to fit the prompt budget]"
     parts = ["# Your memory",
              "## MEMORY.md (index of topics in memory/topics/; read a topic with MemoryRead)",
-             index or "(empty: nothing consolidated yet)"]
-    room = budget - sum(len(p) + 1 for p in parts)
+             index or "(empty: nothing consolidated yet)",
+             "## Recent log (yesterday and today, oldest first; a snapshot taken at the start "
+             "of the day, search the logs for later entries)"]
+    room = budget - sum(len(p) + 1 for p in parts) - len("(nothing yet)")
     tail: list[str] = []
     for day in (today, today - timedelta(days=1)):
-        dated = [f"{day.isoformat()} {e[2:]}" for e in _entries(log.read(day))]
+        dated = [f"- {day.isoformat()} {e[2:]}" for e in _entries(log.read(day))]
         for entry in reversed(dated):
             if len(entry) + 1 > room:
                 break
@@ -47,7 +49,5 @@ def memory_section(files: MemoryFiles, log: DailyLog, today: date, *,
         else:
             continue
         break
-    parts.append("## Recent log (yesterday and today, oldest first; a snapshot taken at the start "
-                 "of the day, search the logs for later entries)")
-    parts.append("\n".join(f"- {e}" for e in reversed(tail)) or "(nothing yet)")
+    parts.append("\n".join(reversed(tail)) or "(nothing yet)")
     return "\n".join(parts)
