@@ -69,22 +69,27 @@ class InboundQueue:
         if any(i.wakes for i in self.pending()):
             self.arrived.set()
 
-    def put(self, item: InboundItem, *,
-            with_writes: Callable[[TinyDB], None] | None = None) -> InboundItem:
-        """Store `item` durably and wake the loop. `with_writes` runs in the same store
-        transaction (one atomic file replace): a scheduler marks its task fired there, so the
-        task's lastFiredAt and the queued prompt can never disagree after a crash."""
+    def put(self, item: InboundItem) -> InboundItem:
+        """Store `item` durably and wake the loop."""
+        self.put_many([item])
+        return item
+
+    def put_many(self, items: list[InboundItem], *,
+                 with_writes: Callable[[TinyDB], None] | None = None) -> None:
+        """Store `items` and run `with_writes` in ONE store transaction (one atomic file
+        replace): the scheduler marks its tasks fired there, so a task's lastFiredAt and its
+        queued prompt can never disagree after a crash."""
         def write(db: TinyDB) -> None:
-            db.table(TABLE, cache_size=0).insert(item.to_doc())
+            db.table(TABLE, cache_size=0).insert_multiple(i.to_doc() for i in items)
             if with_writes is not None:
                 with_writes(db)
 
         self._store.transact(write)
         with self._mutex:
-            self._items[item.id] = (next(self._seq), item)
-        if item.wakes:
+            for item in items:
+                self._items[item.id] = (next(self._seq), item)
+        if any(i.wakes for i in items):
             self._signal()
-        return item
 
     def _signal(self) -> None:
         loop = self._loop

@@ -57,17 +57,27 @@ def _place(wall: datetime, tz: tzinfo) -> datetime:
     raise InvalidCronError(f"cannot place {wall} in {tz}")  # pragma: no cover - no such zone
 
 
-def next_fire(expr: str, after: datetime) -> datetime:
-    """The first time strictly after `after` (aware) that `expr` matches, in after's zone."""
+def next_fires(expr: str, after: datetime, count: int) -> list[datetime]:
+    """The first `count` distinct times strictly after `after` (aware) that `expr` matches, in
+    after's zone. One croniter serves them all (building one is the expensive part)."""
     tz = after.tzinfo
     if tz is None:
         raise ValueError("next_fire needs an aware datetime")
     wall = after.replace(tzinfo=None)
+    # Start a little early: a match in the repeated hour of a fall-back may lie "before" the
+    # anchor in wall-clock terms and still be after it in real time.
     it = croniter(expr, wall - timedelta(hours=3), max_years_between_matches=50)
-    while True:
+    found: list[datetime] = []
+    while len(found) < count:
         candidate = _place(it.get_next(datetime), tz)
-        if candidate > after:
-            return candidate
+        if candidate > (found[-1] if found else after):
+            found.append(candidate)
+    return found
+
+
+def next_fire(expr: str, after: datetime) -> datetime:
+    """The first time strictly after `after` (aware) that `expr` matches, in after's zone."""
+    return next_fires(expr, after, 1)[0]
 
 
 def period_seconds(expr: str, slot: datetime) -> float:
@@ -96,8 +106,11 @@ def jitter_seconds(task_id: str, *, recurring: bool, slot: datetime, period: flo
 def due_time(task_id: str, expr: str, *, recurring: bool, anchor: datetime
              ) -> tuple[datetime, datetime]:
     """(slot, due) for the first slot after `anchor`: due = slot + jitter, never before anchor."""
-    slot = next_fire(expr, anchor)
-    period = period_seconds(expr, slot) if recurring else None
+    if recurring:
+        slot, following = next_fires(expr, anchor, 2)
+        period: float | None = seconds_between(slot, following)
+    else:
+        slot, period = next_fire(expr, anchor), None
     offset = jitter_seconds(task_id, recurring=recurring, slot=slot, period=period)
     due = (slot.astimezone(UTC) + timedelta(seconds=offset)).astimezone(slot.tzinfo)
     return slot, max(due, anchor)

@@ -16,8 +16,8 @@ import heapq
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
 
 from tinydb import TinyDB
 
@@ -41,6 +41,15 @@ CATCH_UP_AFTER_S = 120.0  # fired later than this past its due time = a catch-up
 CLOCK_JUMP_S = 30.0
 
 DreamHandler = Callable[[CronTask], Awaitable[None]]
+
+
+@dataclass
+class _Fire:
+    task: CronTask  # the task as it is after this fire
+    done: bool  # one-shot or expired: removed
+    item: InboundItem | None  # the prompt for the model (None for the dream trigger)
+    catch_up: bool
+    note: str
 
 
 def _iso(moment: datetime) -> str:
@@ -84,7 +93,7 @@ class Scheduler:
             self._tasks[task.id] = task
             self._push(task)
         if stale:
-            self._store.transact(lambda db: [self._write(db, t) for t in stale])
+            self._store.transact(lambda db: self._write_many(db, stale, removed=set()))
         if seed_builtins:
             self._seed_builtins()
 
@@ -153,7 +162,8 @@ class Scheduler:
     # Public methods hand out copies: the scheduler's own tasks change only through it.
 
     def tasks(self) -> list[CronTask]:
-        ordered = sorted(self._tasks.values(), key=lambda t: t.next_due_at or "")
+        ordered = sorted(self._tasks.values(), key=lambda t: datetime.fromisoformat(
+            t.next_due_at).timestamp() if t.next_due_at else 0.0)
         return [t.model_copy() for t in ordered]
 
     def get(self, task_id: str) -> CronTask | None:
@@ -197,16 +207,16 @@ class Scheduler:
     # -- firing ------------------------------------------------------------------------------
 
     def fire_due(self) -> list[str]:
-        """Fire every task that is due now; returns their ids."""
+        """Fire every task that is due now, all in ONE store transaction; returns their ids."""
         if self.fire_disabled:
             return []
         now = self._clock.now()
-        fired: list[str] = []
+        plans: list[_Fire] = []
         while (entry := self.next_due()) is not None and entry[0] <= now:
             due, task = entry
             heapq.heappop(self._heap)
             try:
-                self._fire(task, due, now)
+                plans.append(self._plan(task, due, now))
             except Exception as exc:  # skip this slot rather than retry it in a hot loop
                 log.exception("task %s failed to fire", task.id)
                 self._note("error", f"task {task.id} could not fire: {exc!r}; skipping to its "
@@ -214,15 +224,39 @@ class Scheduler:
                 if task.recurring:
                     self._derive(task, anchor=now)
                     self._push(task)
-                continue
-            fired.append(task.id)
-        return fired
+        if not plans:
+            return []
+        durable = [p for p in plans if p.task.durable]
 
-    def _fire(self, task: CronTask, due: datetime, now: datetime) -> None:
+        def writes(db: TinyDB) -> None:
+            self._write_many(db, [p.task for p in durable if not p.done],
+                             removed={p.task.id for p in durable})
+
+        items = [p.item for p in plans if p.item is not None]
+        if items and self._queue is not None:
+            self._queue.put_many(items, with_writes=writes)
+        else:
+            self._store.transact(writes)
+        for plan in plans:
+            self._note("task fired", plan.note)
+            if plan.done:
+                self._tasks.pop(plan.task.id, None)
+            else:
+                self._tasks[plan.task.id] = plan.task
+                self._push(plan.task)
+            if plan.task.action == "dream":
+                self._start_dream(plan.task)
+            if self._bus is not None:
+                self._bus.publish("task", id=plan.task.id, fired=True, catchUp=plan.catch_up,
+                                  done=plan.done)
+        return [p.task.id for p in plans]
+
+    def _plan(self, current: CronTask, due: datetime, now: datetime) -> _Fire:
+        """What firing `current` changes: computed on a copy, applied after the commit."""
+        task = current.model_copy()
         settings = self._settings()
         slot_at = task.next_slot_at
-        late = seconds_between(due, now)
-        catch_up = late > CATCH_UP_AFTER_S
+        catch_up = seconds_between(due, now) > CATCH_UP_AFTER_S
         anchor = self._parse(task.last_fired_at or task.created_at)
         missed = missed_slots(task.cron, anchor, now) if catch_up and task.recurring else 1
         expiring = (task.recurring and not task.permanent and
@@ -240,37 +274,25 @@ class Scheduler:
         task.last_fired_at = _iso(now)
         if not done:
             self._derive(task, anchor=now)
-        meta: dict[str, Any] = {"taskId": task.id, "dueAt": slot_at, "catchUp": catch_up}
-        slot_key = int(due.timestamp())
-        self._note("task fired", f"{task.id} `{task.cron}` due {_iso(due)}"
-                   + (" (catch-up)" if catch_up else "") + (" (last run)" if expiring else ""))
+        item = None
+        if task.action == "prompt":
+            item = InboundItem(
+                kind="cron", text="\n".join([task.prompt, *notes]), priority="next",
+                source=f"task:{task.id}", created_at=_iso(now),
+                meta={"taskId": task.id, "dueAt": slot_at, "catchUp": catch_up},
+                id=f"cron-{task.id}-{int(due.timestamp())}")
+        note = (f"{task.id} `{task.cron}` due {_iso(due)}" + (" (catch-up)" if catch_up else "")
+                + (" (last run)" if expiring else ""))
+        return _Fire(task, done, item, catch_up, note)
 
-        def writes(db: TinyDB) -> None:
-            if task.durable:
-                self._write(db, task, remove=done)
-
-        if task.action == "dream":
-            self._store.transact(writes)
-            self._start_dream(task)
-        elif self._queue is not None:
-            text = "\n".join([task.prompt, *notes])
-            item = InboundItem(kind="cron", text=text, priority="next", source=f"task:{task.id}",
-                               created_at=_iso(now), meta=meta,
-                               id=f"cron-{task.id}-{slot_key}")
-            self._queue.put(item, with_writes=writes)
-        if done:
-            self._tasks.pop(task.id, None)
-        else:
-            self._push(task)
-        if self._bus is not None:
-            self._bus.publish("task", id=task.id, fired=True, catchUp=catch_up, done=done)
-
-    def _write(self, db: TinyDB, task: CronTask, *, remove: bool = False) -> None:
+    def _write_many(self, db: TinyDB, tasks: list[CronTask], *, removed: set[str]) -> None:
+        """Replace (or drop) several task docs in one pass over the table."""
         table = db.table(TABLE, cache_size=0)
-        if remove:
-            table.remove(lambda d: d.get("id") == task.id)
-        else:
-            table.upsert(task.to_doc(), lambda d: d.get("id") == task.id)
+        gone = removed | {t.id for t in tasks}
+        if gone:
+            table.remove(lambda d: d.get("id") in gone)
+        if tasks:
+            table.insert_multiple(t.to_doc() for t in tasks)
 
     def _start_dream(self, task: CronTask) -> None:
         if self.on_dream is None:
