@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_text
 from ..errors import MemoryLimitError, PathNotAllowedError
+from .daily_log import MARKER
 
 INDEX_MAX_LINES = 200
 INDEX_MAX_BYTES = 25 * 1024
@@ -122,7 +123,8 @@ class MemoryFiles:
             text = path.read_text(encoding="utf-8", errors="replace")
             if needle not in text.lower():
                 continue
-            for number, line in enumerate(text.splitlines(), 1):
+            for number, raw in enumerate(text.splitlines(), 1):
+                line = MARKER.sub("", raw)  # a log's hash marker is not content
                 if needle in line.lower():
                     hits.append(SearchHit(str(path.relative_to(self.root)), number,
                                           line.strip()[:300]))

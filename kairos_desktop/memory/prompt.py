@@ -3,7 +3,7 @@ logs, within a token budget.
 
 It is a snapshot: the loop rebuilds it when the day changes or MEMORY.md changes, never per tick,
 so that the system prompt (and the prompt cache behind it) stays the same between idle ticks.
-Quiet ticks and hash markers are left out: they tell the model nothing.
+Tick lines and hash markers are left out: they tell the model nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _entries(text: str) -> list[str]:
             entries.append(line)
         elif line.startswith("    ") and entries:
             entries[-1] += "\n" + line
-    return [MARKER.sub("", e) for e in entries if "**tick** quiet" not in e]
+    return [MARKER.sub("", e) for e in entries if "**tick**" not in e]
 
 
 def memory_section(files: MemoryFiles, log: DailyLog, today: date, *,

@@ -49,7 +49,7 @@ async def _search(ctx: ToolContext, args: MemorySearchInput) -> ToolResult:
     hits = _files(ctx).search(args.query, limit=args.limit)
     if not hits:
         return ToolResult(f"No memory mentions {args.query!r}.")
-    return ToolResult("\n".join(f"{h.path}:{h.line}: {MARKER.sub('', h.text)}" for h in hits))
+    return ToolResult("\n".join(f"{h.path}:{h.line}: {h.text}" for h in hits))
 
 
 class MemoryListInput(BaseModel):

@@ -57,3 +57,14 @@ def test_search_covers_index_topics_and_logs_newest_first(files: MemoryFiles) ->
     assert [h.path for h in hits] == ["MEMORY.md", "topics/health.md",
                                       "logs/2026/11/2026-11-21.md", "logs/2026/11/2026-11-20.md"]
     assert hits[1].line == 1 and "Dr Weiss" in hits[1].text
+
+
+
+def test_search_ignores_the_logs_hash_markers(files: MemoryFiles) -> None:
+    path = files.logs_dir / "2026" / "11" / "2026-11-22.md"
+    path.parent.mkdir(parents=True)
+    path.write_text("# Sunday 22 November 2026\n\n"
+                    "- 09:00:00 **user** lunch at the cafe <!-- 0123456789abcdef -->\n"
+                    "- 09:01:00 **user** hello <!-- cafe0123456789ab -->\n")
+    hits = files.search("cafe")
+    assert [(h.line, h.text) for h in hits] == [(3, "- 09:00:00 **user** lunch at the cafe")]
