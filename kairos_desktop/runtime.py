@@ -196,6 +196,9 @@ class Engine:
         self.started = True
 
     async def _nightly_dream(self, task: Any) -> None:
+        if self.heartbeat.present():
+            self.daily_log.append("dream", "nightly trigger: the user is here; not now")
+            return
         gate = self.dream.maybe_start("nightly")
         self.daily_log.append("dream", f"nightly trigger: {gate.reason}")
 

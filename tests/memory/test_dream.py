@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -197,3 +197,23 @@ async def test_the_kill_switch_stops_dreams(make_engine: EngineFactory, fake: Fa
     engine = await started(make_engine, fake)
     monkeypatch.setenv(env, "1")
     assert engine.dream.maybe_start("requested", force=True).reason == f"{env} is set"
+
+
+async def test_the_nightly_task_and_the_scan_together_start_exactly_one_dream(
+        make_engine: EngineFactory, fake: FakeAnthropic, clock: FakeClock) -> None:
+    engine = await started(make_engine, fake)
+    for day in range(5):
+        engine.store.insert("activity", {"session": "s", "date": f"2026-11-1{day}"})
+    # The heartbeat (the daily catch-up fires too) and the dream share the fake: answer by whose
+    # conversation it is.
+    fake.on_empty = lambda r: (tool_use("DreamDone", {"summary": "nothing new"})
+                               if "memory consolidation" in r.system_text
+                               else tool_use("Sleep", {"seconds": 3300}))
+    dream_task = engine.scheduler.get("dream")
+    assert dream_task is not None and dream_task.next_slot_at == "2026-11-23T03:17:00+01:00"
+    clock.set_time(datetime.fromisoformat(dream_task.next_due_at))
+    # At 03:17 the user is away: the 10-minute scan and the nightly task both look at the gates.
+    await wait_for(engine, lambda: engine.dream.state.phase == "done", what="the nightly dream")
+    assert "**dream** nightly trigger:" in engine.daily_log.read(clock.now().date())
+    assert len(engine.dream.runs()) == 1
+    assert engine.dream.runs()[0]["reason"] in ("nightly", "scan")
