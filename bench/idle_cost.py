@@ -43,7 +43,13 @@ from kairos_desktop.events import Event  # noqa: E402
 from kairos_desktop.home import Home  # noqa: E402
 from kairos_desktop.runtime import Engine  # noqa: E402
 from kairos_desktop.settings import Settings  # noqa: E402
-from tests.fakes.anthropic_server import FakeAnthropic, UsageTotals, tool_use  # noqa: E402
+from tests.fakes.anthropic_server import (  # noqa: E402
+    FakeAnthropic,
+    RecordedRequest,
+    Reply,
+    UsageTotals,
+    tool_use,
+)
 
 START = datetime(2026, 11, 23, 0, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))
 DAY_S = 86_400.0
@@ -135,31 +141,21 @@ async def simulate(days: int, max_sleep_ms: int | None) -> IdleResult:
             values["maxSleepDurationMs"] = max_sleep_ms
         home.settings_file.write_text(json.dumps(values, indent=2), encoding="utf-8")
 
-        clock = FakeClock(START, auto_advance=True)
+        clock = FakeClock(START)
         end = days * DAY_S
-        done = asyncio.Event()
-        window: list[UsageTotals] = []
-        forever: list[bool] = []
         trouble: list[str] = []
 
-        with FakeAnthropic(clock=clock.monotonic,
-                           on_empty=tool_use("Sleep", {"seconds": SLEEP_REQUEST_S})) as fake:
+        def idle_model(request: RecordedRequest) -> Reply:
+            # An idle model: every tick ends in Sleep(max); a dream finds nothing to change.
+            if "memory consolidation" in request.system_text:
+                return tool_use("DreamDone", {"summary": "nothing new"})
+            return tool_use("Sleep", {"seconds": SLEEP_REQUEST_S})
+
+        with FakeAnthropic(clock=clock.monotonic, on_empty=idle_model) as fake:
 
             def on_event(event: Event) -> None:
-                # Runs synchronously inside the engine: the first event at or past the end of
-                # the window is the heartbeat waking for its next turn, before that turn's
-                # request is sent, so the snapshot holds exactly the calls inside the window.
-                if done.is_set():
-                    return
                 if event.kind == "state" and event.data.get("state") in ("error", "offline"):
                     trouble.append(f"{event.data['state']}: {event.data.get('detail', '')}")
-                if clock.monotonic() >= end:
-                    window.append(fake.totals)
-                    done.set()
-                elif (event.kind == "state" and event.data.get("state") == "sleeping"
-                      and event.data.get("sleepingUntil") is None):
-                    forever.append(True)  # maxSleepDurationMs -1: no deadline to jump to
-                    done.set()
 
             engine = Engine(home, clock=clock, notifier=ConsoleNotifier(io.StringIO()),
                             api_key="bench", base_url=fake.base_url)
@@ -167,18 +163,47 @@ async def simulate(days: int, max_sleep_ms: int | None) -> IdleResult:
             await engine.start(control_api=False)
             try:
                 async with asyncio.timeout(REAL_TIME_LIMIT_S * days):
-                    await done.wait()
-                if not window:  # asleep with no deadline: nothing more will happen today
-                    clock.advance(end - clock.monotonic())
-                    window.append(fake.totals)
+                    forever = await _drive(engine, clock, end)
+                totals = fake.totals  # exactly the calls made inside the window
                 settings = engine.settings
                 ledger = _ledger_rows(engine, days)
             finally:
                 unsubscribe()
                 await engine.stop()
-    return IdleResult(days=days, settings=settings, totals=window[0], ledger=ledger,
-                      sleeps_forever=bool(forever), trouble=trouble,
+    return IdleResult(days=days, settings=settings, totals=totals, ledger=ledger,
+                      sleeps_forever=forever, trouble=trouble,
                       real_seconds=time.perf_counter() - began)
+
+
+async def _settled(engine: Engine) -> None:
+    """Let woken tasks run, and wait out any model call in flight (it takes real time)."""
+    while True:
+        for _ in range(50):
+            await asyncio.sleep(0)
+        if engine.status.state not in ("working", "starting") and not engine.dream.state.running:
+            return
+        changed = asyncio.Event()
+        unsubscribe = engine.bus.subscribe(lambda _, flag=changed: flag.set())
+        try:
+            await changed.wait()
+        finally:
+            unsubscribe()
+
+
+async def _drive(engine: Engine, clock: FakeClock, end: float) -> bool:
+    """Jump the fake clock from one waiter's deadline to the next until `end`, letting the
+    engine finish whatever each jump woke up. Returns True if the heartbeat slept with no
+    deadline (maxSleepDurationMs -1) and only the clock's own end stopped the day."""
+    forever = False
+    while clock.monotonic() < end:
+        await _settled(engine)
+        if engine.status.sleeping_until is None and engine.status.state == "sleeping":
+            forever = True
+        deadline = clock.next_deadline
+        target = end if deadline is None else min(deadline, end)
+        clock.advance(max(0.0, target - clock.monotonic()))
+    await _settled(engine)
+    return forever
 
 
 def _ms_words(ms: int) -> str:

@@ -3,7 +3,7 @@ what arrived), let the model act through tools until it calls Sleep, log everyth
 
 Invariants:
 - Inbound items are acked only after their turn is stored: a failed call or a crash replays them.
-- A quiet tick (nothing arrived, the model only slept) is logged but never stored, so the
+- A quiet turn (the user said nothing, the model only slept) is logged but never stored, so the
   conversation prefix, and with it the prompt cache, stays identical from one idle tick to the next.
 - Every wait goes through the Clock; nothing here reads the time or sleeps on its own.
 """
@@ -299,7 +299,11 @@ class AssistantLoop:
             self._log.append("error", f"stopped after {settings.max_tool_iterations} tool "
                              "iterations without a Sleep (setting maxToolIterations)")
             turn_messages.pop()  # its results: the repair step answers the last calls next turn
-        quiet = not items and only_slept
+        # Quiet: the model did nothing but sleep and the user said nothing. Kept only in the
+        # daily log, so idle hours (and scheduled checks that found nothing to do) never grow
+        # the context or move the prompt cache's prefix.
+        from_user = any(i.kind == "user" or i.external for i in items)
+        quiet = only_slept and not from_user
         sleep_s = self.clamp_sleep(ctx.turn.sleep_seconds)
         self._last_sleep_s = sleep_s
         if quiet:
@@ -310,7 +314,7 @@ class AssistantLoop:
             if self.transcript.compact(settings.context_budget_tokens):
                 self._log.append("compaction", "older turns folded into a summary")
                 self._memory_snapshot = None  # the cache is rebuilt anyway: refresh the tail
-            if self._on_active_turn is not None:
+            if self._on_active_turn is not None and from_user:
                 self._on_active_turn()
         self.queue.ack([i.id for i in items])
         self.status.turns += 1

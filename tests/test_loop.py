@@ -255,3 +255,18 @@ async def test_without_an_api_key_no_model_call_is_made_and_the_user_is_told(
     assert reply["status"] == "system"
     assert "ANTHROPIC_API_KEY" in reply["text"] and "kairos key set" in reply["text"]
     assert fake.history == []
+
+
+async def test_a_scheduled_check_that_finds_nothing_to_do_is_not_kept(
+        make_engine: EngineFactory, fake: FakeAnthropic, clock: FakeClock) -> None:
+    fake.on_empty = tool_use("Sleep", {"seconds": 3300})
+    engine = make_engine()
+    await engine.start(control_api=False)
+    await wait_sleeping(engine, 1)
+    engine.scheduler.create("20 9 * * *", "look for anything new", recurring=False,
+                            durable=True)
+    clock.advance(20 * 60)
+    await wait_sleeping(engine, 2)
+    assert engine.transcript.turns == []  # the prefix for the next tick is unchanged
+    assert "look for anything new" in engine.daily_log.read(date(2026, 11, 22))
+    assert engine.store.all("activity") == []  # not a user session for autoDream's gate
