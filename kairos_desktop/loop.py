@@ -75,6 +75,8 @@ class AssistantLoop:
         self._on_active_turn = on_active_turn
         self._memory_snapshot: tuple[tuple[object, ...], str] | None = None
         self._stopping = False
+        self.paused = False
+        self._resumed = asyncio.Event()
         self._deadline: float | None = 0.0  # monotonic; 0 = tick at once; None = until arrival
         self._last_sleep_s: float | None = None
         self._outage_reported = False
@@ -85,6 +87,17 @@ class AssistantLoop:
     def stop(self) -> None:
         self._stopping = True
         self.queue.arrived.set()
+        self._resumed.set()
+
+    def pause(self) -> None:
+        """No ticks and no model calls until resume(); arrivals stay queued."""
+        self.paused = True
+        self.queue.arrived.set()  # a sleeping loop wakes to show the paused state
+
+    def resume(self) -> None:
+        self.paused = False
+        self._deadline = 0.0
+        self._resumed.set()
 
     def wake_now(self) -> None:
         self._deadline = 0.0
@@ -107,6 +120,11 @@ class AssistantLoop:
             await self._sleep()
             if self._stopping:
                 break
+            if self.paused:
+                self._set_state("paused", "paused by the user")
+                self._resumed.clear()
+                await self._clock.wait(self._resumed, None)
+                continue
             self.queue.arrived.clear()
             try:
                 if self._model is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ class Engine:
         # Set by the control API's /api/stop (and the tray's Quit); whoever runs the engine
         # then stops it.
         self.stop_requested = asyncio.Event()
+        # Set by the desktop layer: bring the app's window (or the tray menu) to the user.
+        self.on_show: Callable[[], None] | None = None
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -272,13 +275,25 @@ class Engine:
             self.heartbeat.mark_interaction()
         return item
 
+    def pause(self) -> None:
+        """The tray's Pause: no ticks, no model calls; tasks are held and caught up on resume."""
+        self.heartbeat.pause()
+        self.scheduler.set_paused(True)
+        self.daily_log.append("pause", "paused by the user")
+
+    def resume(self) -> None:
+        self.scheduler.set_paused(False)
+        self.scheduler.fire_due()  # what came due while paused joins the first turn
+        self.heartbeat.resume()
+        self.daily_log.append("pause", "resumed")
+
     def status_dict(self) -> dict[str, Any]:
         data = self.status.to_dict()
         data["dream"] = self.dream.state.to_dict()
         upcoming = self.scheduler.next_due()
         data["nextTask"] = ({"id": upcoming[1].id, "dueAt": upcoming[1].next_due_at,
                              "prompt": upcoming[1].prompt[:120]} if upcoming else None)
-        data.update(running=self.started, home=str(self.home.root),
+        data.update(running=self.started, home=str(self.home.root), paused=self.heartbeat.paused,
                     queued=len(self.queue), usageToday=self.usage.day(),
                     apiKey=self._model is not None, model=self._settings.model,
                     settingsProblems=list(self.settings_problems))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import date
 
@@ -270,3 +271,23 @@ async def test_a_scheduled_check_that_finds_nothing_to_do_is_not_kept(
     assert engine.transcript.turns == []  # the prefix for the next tick is unchanged
     assert "look for anything new" in engine.daily_log.read(date(2026, 11, 22))
     assert engine.store.all("activity") == []  # not a user session for autoDream's gate
+
+
+async def test_pause_holds_ticks_messages_and_tasks_until_resume(
+        make_engine: EngineFactory, fake: FakeAnthropic, clock: FakeClock) -> None:
+    fake.on_empty = tool_use("Sleep", {"seconds": 3300})
+    engine = make_engine()
+    await engine.start(control_api=False)
+    await wait_sleeping(engine, 1)
+    engine.scheduler.create("20 9 * * *", "stretch", recurring=False, durable=True)
+    engine.pause()
+    await wait_for(engine, lambda: engine.status.state == "paused", what="the paused state")
+    engine.send("are you there?")
+    clock.advance(2 * 3600)  # past the sleep and past the task
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(fake.history) == 1 and len(engine.queue) == 1
+    engine.resume()
+    request = await fake.await_requests(2)
+    assert "are you there?" in request.last_user_text
+    assert "stretch" in request.last_user_text and 'catch_up="true"' in request.last_user_text

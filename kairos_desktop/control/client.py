@@ -103,6 +103,15 @@ class ControlClient:
     def undo_dream(self) -> dict[str, Any]:
         return self.request("POST", "/api/dream/undo")
 
+    def show(self) -> None:
+        self.request("POST", "/api/show")
+
+    def pause(self) -> None:
+        self.request("POST", "/api/pause")
+
+    def resume(self) -> None:
+        self.request("POST", "/api/resume")
+
     def wake(self) -> None:
         self.request("POST", "/api/wake")
 

@@ -51,6 +51,9 @@ class ControlServer:
             web.get("/api/usage", self._usage),
             web.post("/api/wake", self._wake),
             web.post("/api/stop", self._stop),
+            web.post("/api/pause", self._pause),
+            web.post("/api/resume", self._resume),
+            web.post("/api/show", self._show),
             web.get("/api/events", self._events),
             web.get("/api/tasks", self._tasks),
             web.post("/api/tasks", self._task_add),
@@ -145,6 +148,21 @@ class ControlServer:
     async def _wake(self, _: web.Request) -> web.Response:
         self.engine.heartbeat.wake_now()
         return web.json_response({"ok": True})
+
+    async def _pause(self, _: web.Request) -> web.Response:
+        self.engine.pause()
+        return web.json_response({"paused": True})
+
+    async def _resume(self, _: web.Request) -> web.Response:
+        self.engine.resume()
+        return web.json_response({"paused": False})
+
+    async def _show(self, _: web.Request) -> web.Response:
+        """A second launch asks the running app to show itself."""
+        if self.engine.on_show is None:
+            return _error(409, "this instance runs headless: there is no window to show")
+        self.engine.on_show()
+        return web.json_response({"shown": True})
 
     async def _stop(self, _: web.Request) -> web.Response:
         self.engine.stop_requested.set()

@@ -69,6 +69,7 @@ class Scheduler:
         self._log = daily_log
         self._bus = bus
         self.fire_disabled = fire_disabled
+        self.paused = False  # held, not skipped: resuming fires what came due meanwhile
         self.durable_fire_disabled = durable_fire_disabled
         self.on_dream: DreamHandler | None = None
         self._tasks: dict[str, CronTask] = {}
@@ -208,7 +209,7 @@ class Scheduler:
 
     def fire_due(self) -> list[str]:
         """Fire every task that is due now, all in ONE store transaction; returns their ids."""
-        if self.fire_disabled:
+        if self.fire_disabled or self.paused:
             return []
         now = self._clock.now()
         plans: list[_Fire] = []
@@ -322,7 +323,7 @@ class Scheduler:
                            "slept or the time was changed); catching up")
             wall, mono = now, now_mono
             self.fire_due()
-            entry = self.next_due()
+            entry = None if self.paused else self.next_due()
             timeout = CHECK_INTERVAL_S
             if entry is not None:
                 timeout = min(max(seconds_between(self._clock.now(), entry[0]), 0.0),
@@ -333,6 +334,10 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stopping = True
+        self._changed.set()
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
         self._changed.set()
 
     def _note(self, kind: str, text: str) -> None:
