@@ -19,6 +19,7 @@ from .delivery.deliveries import Deliveries
 from .delivery.inbox import Inbox
 from .delivery.notifier import ConsoleNotifier, Notifier
 from .delivery.outbox import Outbox
+from .delivery.policy import NotificationPolicy
 from .errors import SettingsError, StoreCorruptError
 from .events import EventBus
 from .home import Home, HomeLock
@@ -136,8 +137,10 @@ class Engine:
         self.outbox = Outbox(self.store, self.clock)
         self.inbox = Inbox(self.store, self.inbox_dir(), self.clock,
                            max_bytes=self._settings.max_inbox_file_bytes)
+        self.notifications = NotificationPolicy(self.notifier, clock=self.clock,
+                                                settings=lambda: self._settings)
         self.deliveries = Deliveries(
-            outbox=self.outbox, inbox=self.inbox, notifier=self.notifier,
+            outbox=self.outbox, inbox=self.inbox, notifier=self.notifications,
             daily_log=self.daily_log, bus=self.bus, settings=lambda: self._settings,
             policy=self.policy)
         if session_id is None and resume:
@@ -253,7 +256,7 @@ class Engine:
             self.control = None
         if self._model is not None:
             await self._model.close()
-        await self.notifier.close()
+        await self.notifications.close()
         self.daily_log.append("stop", f"stopped ({len(self.queue)} item(s) left queued)")
         self.store.close()
         self._lock.release()

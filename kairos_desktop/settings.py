@@ -24,6 +24,15 @@ from .errors import SettingsError
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
 
+class QuietHours(BaseModel):
+    """Local wall-clock times "HH:MM"; start after end means the span crosses midnight."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(..., pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(..., pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=True
@@ -52,6 +61,10 @@ class Settings(BaseModel):
     context_budget_tokens: int = Field(60_000, ge=5_000)
     presence_window_minutes: int = Field(10, ge=1)
     max_output_tokens: int = Field(4_096, ge=256, le=32_000)
+    # Non-urgent notifications are held in quiet hours and summarised when they end.
+    quiet_hours: QuietHours | None = None
+    notify_burst_limit: int = Field(3, ge=1, le=100)
+    notify_burst_window_minutes: float = Field(10, gt=0, le=24 * 60)
     # IANA zone for cron times and ticks (e.g. "Europe/Paris"); None = the system's zone.
     time_zone: str | None = None
     recurring_max_age_ms: int = Field(7 * 24 * 3_600_000, ge=60_000)

@@ -45,7 +45,8 @@ class Deliveries:
         self._bus.publish("message", **record)
         settings = self._settings()
         if settings.notifications_enabled and status in settings.notify_statuses:
-            await self._notify(Notification(settings.assistant_name, text, "message", record["id"]))
+            await self._notify(Notification(settings.assistant_name, text, "message", record["id"],
+                                            urgent=status == "system"))
         return record
 
     def file_record(self, raw_path: str, title: str | None = None) -> dict[str, Any]:
@@ -69,7 +70,7 @@ class Deliveries:
         if not self._settings().notifications_enabled:
             self._log.append("notification", "not shown: notificationsEnabled is off")
             return False
-        return await self._notify(Notification(title, body, "push"))
+        return await self._notify(Notification(title, body, "push", urgent=True))
 
     async def _notify(self, notification: Notification) -> bool:
         try:
