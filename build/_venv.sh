@@ -35,3 +35,27 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+# Debian/Ubuntu packages the tray app and its tests need (the GTK bindings are compiled against
+# them; the desktop test session runs on Xvfb with dunst and trayer).
+DESKTOP_PACKAGES="gir1.2-gtk-3.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev"
+DESKTOP_TEST_PACKAGES="xvfb xauth dbus dbus-x11 dunst libnotify-bin xdotool x11-utils imagemagick trayer desktop-file-utils"
+
+ensure_system_packages() {
+    # Installs the missing ones when we may (root with apt-get); otherwise says what to install.
+    local wanted="$*" missing=""
+    command -v dpkg >/dev/null 2>&1 || return 0
+    for pkg in $wanted; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+    done
+    [ -n "$missing" ] || return 0
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> apt-get install$missing"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    else
+        echo "kairos: for the tray app (and its tests) install:$missing" >&2
+        echo "        sudo apt-get install$missing" >&2
+        return 1
+    fi
+}

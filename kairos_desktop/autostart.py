@@ -26,7 +26,7 @@ import plistlib
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Literal
 
 from .atomic import atomic_write_text
@@ -92,7 +92,7 @@ def autostart_entry(
     if command is not None and not command:
         raise AutostartError("the command to start Kairos is empty; give the program to run")
     argv = [*(command if command is not None else default_command(plat)), "run"]
-    home = _absolute_kairos_home(env_home, home_dir) if env_home else None
+    home = _absolute_kairos_home(env_home, home_dir, plat) if env_home else None
     if plat == "linux":
         return AutostartEntry(_linux_path(home_dir), _desktop_content(argv, home))
     if plat == "darwin":
@@ -139,7 +139,8 @@ def disable(
     env_home: str | None = None,
 ) -> bool:
     """Remove our login entry. True if a file was removed, False if there was none; a foreign
-    file at the path raises AutostartError and stays."""
+    file at the path raises AutostartError and stays. `command` and `env_home` do not change
+    the path; they are accepted so the CLI can pass the same arguments to all four calls."""
     plat = normalize_platform(platform)
     path = _entry_path(plat, home_dir)
     current = _read_existing(path)
@@ -260,15 +261,19 @@ def _windows_path(home_dir: Path | None) -> Path:
     return roaming / "Microsoft" / "Windows" / "Start Menu" / "Programs" / "Startup" / "Kairos.cmd"
 
 
-def _absolute_kairos_home(env_home: str, home_dir: Path | None) -> str:
+def _absolute_kairos_home(env_home: str, home_dir: Path | None, plat: Platform) -> str:
     # The entry runs at login from an unknown working folder and no shell expands `~` there, so
-    # the home written into it is always absolute.
+    # the home written into it is always absolute. Absoluteness is judged by the target
+    # platform's rules (a `C:\...` home is absolute for Windows even when computed elsewhere).
+    pure: type[PurePath] = PureWindowsPath if plat == "win32" else PurePosixPath
     if env_home == "~" or env_home.startswith(("~/", "~\\")):
         base = Path.home() if home_dir is None else Path(home_dir)
-        path = base / env_home[2:] if len(env_home) > 1 else base
-    else:
-        path = Path(env_home).expanduser()
-    return str(path.absolute())
+        return str(base / env_home[2:]) if len(env_home) > 1 else str(base)
+    if env_home.startswith("~"):
+        env_home = os.path.expanduser(env_home)  # `~user`
+    if pure(env_home).is_absolute():
+        return env_home
+    return str(Path.cwd() / env_home)  # relative to where the CLI runs, as Home() reads it now
 
 
 # --- reading what is there ------------------------------------------------------------------

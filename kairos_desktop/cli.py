@@ -137,6 +137,14 @@ def _parser() -> argparse.ArgumentParser:
     tasks_rm.add_argument("id")
     tasks_rm.set_defaults(handler=cmd_tasks_rm)
 
+    autostart = sub.add_parser("autostart", help="start the app when you log in")
+    autostart.add_argument("action", choices=["on", "off", "status"])
+    autostart.set_defaults(handler=cmd_autostart)
+
+    doctor = sub.add_parser("doctor", help="what this machine offers the app")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(handler=cmd_doctor)
+
     key = sub.add_parser("key", help="the Anthropic API key")
     key_sub = key.add_subparsers(dest="key_command", required=True)
     key_set = key_sub.add_parser("set", help="store a key in the home (read from stdin or asked)")
@@ -157,9 +165,31 @@ def _client(home: Home) -> ControlClient | None:
 
 def cmd_run(home: Home, args: argparse.Namespace) -> int:
     if not args.headless:
-        print("kairos: the tray app is not part of this build yet; running headless "
-              "(use --headless to silence this note)", file=sys.stderr)
+        reason = _desktop_unavailable()
+        if reason is None:
+            from .desktop.app import run_desktop
+
+            return run_desktop(home, session_id=args.session_id, resume=args.resume,
+                               exit_after=args.exit_after)
+        print(f"kairos: {reason}; running headless (--headless silences this note)",
+              file=sys.stderr)
     return asyncio.run(_run_headless(home, args))
+
+
+def _desktop_unavailable() -> str | None:
+    """Why the tray app cannot start here, or None if it can."""
+    import importlib.util
+    import os
+
+    missing = [m for m in ("pystray", "desktop_notifier", "PIL")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        return (f"the tray app needs {', '.join(missing)} (pip install "
+                "'kairos-desktop[desktop]')")
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
+            and not os.environ.get("WAYLAND_DISPLAY"):
+        return "there is no graphical display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    return None
 
 
 async def _run_headless(home: Home, args: argparse.Namespace) -> int:
@@ -547,6 +577,48 @@ def cmd_tasks_rm(home: Home, args: argparse.Namespace) -> int:
         print(f"kairos: {exc}", file=sys.stderr)
         return 2
     print(f"task {args.id} deleted")
+    return 0
+
+
+def cmd_autostart(home: Home, args: argparse.Namespace) -> int:
+    import os
+
+    from . import autostart
+
+    env_home = os.environ.get("KAIROS_HOME") or (str(home.root) if args.home else None)
+    if args.action == "on":
+        path = autostart.enable(env_home=env_home)
+        print(f"kairos will start when you log in ({path})")
+    elif args.action == "off":
+        removed = autostart.disable(env_home=env_home)
+        print("start at login is off" + ("" if removed else " (it was not on)"))
+    else:
+        state = autostart.status(env_home=env_home)
+        if state.foreign:
+            print(f"{state.path} exists but was not written by kairos; left alone")
+        elif not state.enabled:
+            print("start at login is off")
+        else:
+            print(f"start at login is on ({state.path})"
+                  + ("" if state.matches else "; it starts an older command: run "
+                     "`kairos autostart on` to update it"))
+    return 0
+
+
+def cmd_doctor(home: Home, args: argparse.Namespace) -> int:
+    from .doctor import diagnose
+
+    report = diagnose(home)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for section, value in report.items():
+        if isinstance(value, dict):
+            print(f"{section}:")
+            for key, item in value.items():
+                print(f"  {key}: {item}")
+        else:
+            print(f"{section}: {value}")
     return 0
 
 

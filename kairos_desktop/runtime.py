@@ -68,6 +68,8 @@ class Engine:
         self.stop_requested = asyncio.Event()
         # Set by the desktop layer: bring the app's window (or the tray menu) to the user.
         self.on_show: Callable[[], None] | None = None
+        # Extra sections of status_dict() from outer layers (the tray's geometry...).
+        self.status_extra: dict[str, Callable[[], Any]] = {}
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -296,6 +298,11 @@ class Engine:
         upcoming = self.scheduler.next_due()
         data["nextTask"] = ({"id": upcoming[1].id, "dueAt": upcoming[1].next_due_at,
                              "prompt": upcoming[1].prompt[:120]} if upcoming else None)
+        for key, provider in list(self.status_extra.items()):
+            try:
+                data[key] = provider()
+            except Exception as exc:  # an outer layer's trouble must not break status
+                data[key] = {"error": repr(exc)}
         data.update(running=self.started, home=str(self.home.root), paused=self.heartbeat.paused,
                     queued=len(self.queue), usageToday=self.usage.day(),
                     apiKey=self._model is not None, model=self._settings.model,

@@ -1,0 +1,232 @@
+"""The desktop app: the tray on the main thread, the engine's asyncio loop on another.
+
+One process per home: a second launch asks the running one to show itself and exits 0.
+Quit stops the engine cleanly (its turn ends or is cancelled; nothing queued is lost), then the
+tray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..control.client import ControlClient
+from ..delivery.notifier import Notification
+from ..errors import HomeLockedError, NotRunningError
+from ..events import Event
+from ..home import Home
+from ..runtime import Engine
+
+log = logging.getLogger(__name__)
+
+
+def choose_backend() -> str:
+    """pystray's backend: PYSTRAY_BACKEND if set; on Linux, AppIndicator where the desktop
+    has no XEmbed tray (GNOME, KDE, Unity) and it is installed, else GTK."""
+    if os.environ.get("PYSTRAY_BACKEND"):
+        return os.environ["PYSTRAY_BACKEND"]
+    if not sys.platform.startswith("linux"):
+        return ""
+    desktop = os.environ.get("XDG_CURRENT_DESKTOP", "").lower()
+    if any(name in desktop for name in ("gnome", "kde", "unity", "ubuntu")):
+        try:
+            import gi
+
+            gi.require_version("AyatanaAppIndicator3", "0.1")
+            return "appindicator"
+        except (ImportError, ValueError):
+            pass
+    return "gtk"
+
+
+def run_desktop(home: Home, *, session_id: str | None, resume: bool,
+                exit_after: float | None) -> int:
+    try:
+        ControlClient.for_home(home).show()
+        print("kairos is already running; it was asked to show itself")
+        return 0
+    except NotRunningError:
+        pass
+    backend = choose_backend()
+    if backend:
+        os.environ["PYSTRAY_BACKEND"] = backend
+    app = DesktopApp(home, session_id=session_id, resume=resume, exit_after=exit_after)
+    return app.run()
+
+
+class DesktopApp:
+    def __init__(self, home: Home, *, session_id: str | None, resume: bool,
+                 exit_after: float | None) -> None:
+        from .icons import app_icon_path
+        from .notifier import NativeNotifier
+
+        self.home = home
+        self._session_id = session_id
+        self._resume = resume
+        self._exit_after = exit_after
+        self.notifier = NativeNotifier("Kairos", icon=app_icon_path(), on_click=self._clicked,
+                                       on_reveal=self._reveal, on_reply=self._replied)
+        self.engine = Engine(home, notifier=self.notifier)
+        self.loop = asyncio.new_event_loop()
+        self.attention = False
+        self.started_at = time.monotonic()
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self.tray: Any = None
+
+    # -- threads -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from .tray import Tray, TrayActions
+
+        engine_thread = threading.Thread(target=self._engine_main, name="kairos-engine",
+                                         daemon=True)
+        engine_thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            if isinstance(self._failure, HomeLockedError):
+                print(f"kairos: {self._failure}", file=sys.stderr)
+                return 1
+            raise self._failure
+        self.tray = Tray(TrayActions(
+            open=self.open, wake=self._call(lambda: self.engine.heartbeat.wake_now()),
+            toggle_pause=self.toggle_pause,
+            dream=self._call(lambda: self.engine.dream.maybe_start("requested", force=True)),
+            settings=self.open, quit=self.quit, open_inbox_folder=self.open_inbox_folder,
+            open_file=lambda path: self._open(Path(path)), recent_files=self.recent_files,
+            is_paused=lambda: self.engine.heartbeat.paused,
+            name=lambda: self.engine.settings.assistant_name))
+        self.engine.status_extra["tray"] = self.tray.geometry
+        self.engine.status_extra["desktop"] = lambda: {"attention": self.attention}
+        self.loop.call_soon_threadsafe(self._follow_engine)
+        try:
+            self.tray.icon.run()
+        except Exception as exc:
+            print(f"kairos: the tray could not start ({exc}); stopping. `kairos run --headless` "
+                  "runs without a tray.", file=sys.stderr, flush=True)
+            self.quit()
+            engine_thread.join(timeout=30)
+            os._exit(1)  # pystray may leave a non-daemon thread waiting for the icon
+        engine_thread.join(timeout=30)
+        print(f"{self.engine.settings.assistant_name} stopped.", flush=True)
+        return 0
+
+    def _engine_main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.engine.start(session_id=self._session_id,
+                                                           resume=self._resume))
+        except BaseException as exc:
+            self._failure = exc
+            self._ready.set()
+            return
+        self.engine.on_show = self.open
+        self._ready.set()
+        print(f"{self.engine.settings.assistant_name} is running in the tray (session "
+              f"{self.engine.status.session_id}, home {self.home.root}).", flush=True)
+        try:
+            self.loop.run_until_complete(self.engine.run_until_stopped(self._exit_after))
+        finally:
+            if self.tray is not None:
+                self.tray.icon.stop()
+            self.loop.close()
+
+    def _call(self, fn: Any) -> Any:
+        """A menu action that runs `fn` on the engine's loop."""
+        return lambda: self.loop.call_soon_threadsafe(fn)
+
+    # -- engine -> tray ----------------------------------------------------------------------
+
+    def _follow_engine(self) -> None:
+        self.engine.bus.subscribe(self._on_event)
+        self._refresh()
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind == "notification":
+            self.attention = not event.data.get("shown", True) or (
+                self.attention and event.data.get("kind") != "message")
+        if event.kind in ("state", "dream", "notification", "settings"):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        status = self.engine.status
+        state = {"no_api_key": "offline", "offline": "offline", "error": "error",
+                 "paused": "paused", "working": "working"}.get(status.state, "sleeping")
+        if self.engine.dream.state.running:
+            state = "dreaming"
+        if self.attention and state in ("sleeping", "working"):
+            state = "attention"
+        detail = status.detail[:60] if state in ("offline", "error") else ""
+        if state == "sleeping":
+            detail = (f"next wake {status.sleeping_until[11:16]}" if status.sleeping_until
+                      else "until something arrives")
+        if state == "attention":
+            detail = "a notification could not be shown; open the app to read it"
+        if self.tray is not None:
+            self.tray.update(state, detail)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Until the panel exists: show today's daily log, where everything is written."""
+        self.attention = False
+        path = self.engine.daily_log.path_for(self.engine.clock.now().date())
+        self._open(path)
+        self.loop.call_soon_threadsafe(self._refresh)
+
+    def toggle_pause(self) -> None:
+        def toggle() -> None:
+            if self.engine.heartbeat.paused:
+                self.engine.resume()
+            else:
+                self.engine.pause()
+        self.loop.call_soon_threadsafe(toggle)
+
+    def quit(self) -> None:
+        self.loop.call_soon_threadsafe(self.engine.stop_requested.set)
+
+    def open_inbox_folder(self) -> None:
+        folder = self.engine.inbox.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._open(folder)
+
+    def recent_files(self) -> list[tuple[str, str]]:
+        items = self.engine.inbox.items()
+        return [(("• " if not item["read"] else "") + item["title"], item["path"])
+                for item in items]
+
+    def _open(self, path: Path) -> None:
+        from .opener import open_path
+
+        open_path(path)
+
+    # -- notification callbacks (engine loop) ------------------------------------------------
+
+    def _clicked(self, notification: Notification) -> None:
+        if notification.kind == "file" and notification.ref:
+            item = next((i for i in self.engine.inbox.items() if i["id"] == notification.ref),
+                        None)
+            if item is not None:
+                self.engine.inbox.mark_read(item["id"])
+                self._open(Path(item["path"]))
+                return
+        if notification.kind == "message" and notification.ref:
+            self.engine.outbox.mark_read(notification.ref)
+        self.open()
+
+    def _reveal(self, notification: Notification) -> None:
+        from .opener import show_in_folder
+
+        item = next((i for i in self.engine.inbox.items() if i["id"] == notification.ref), None)
+        if item is not None:
+            show_in_folder(Path(item["path"]))
+
+    def _replied(self, notification: Notification, text: str) -> None:
+        if text.strip():
+            self.engine.send(text.strip())
