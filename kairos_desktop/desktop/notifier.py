@@ -61,7 +61,7 @@ class NativeNotifier(Notifier):
         try:
             identifier = await self._notifier.send(
                 title=notification.title, message=notification.body,
-                urgency=Urgency.Critical if notification.urgent else Urgency.Normal,
+                urgency=Urgency.Critical if notification.kind == "error" else Urgency.Normal,
                 buttons=buttons, reply_field=reply,
                 on_clicked=lambda: self._on_click(notification))
         except Exception as exc:
