@@ -33,6 +33,25 @@ class QuietHours(BaseModel):
     end: str = Field(..., pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+class ChannelServer(BaseModel):
+    """One stdio MCP server, in the shape of an .mcp.json "mcpServers" entry."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    command: str = Field(..., min_length=1)
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class WatchedFolder(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    path: str = Field(..., min_length=1)
+    # True: a change wakes the loop at once; False: it waits for the next tick.
+    wake: bool = False
+    ignore: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=True
@@ -65,6 +84,16 @@ class Settings(BaseModel):
     quiet_hours: QuietHours | None = None
     notify_burst_limit: int = Field(3, ge=1, le=100)
     notify_burst_window_minutes: float = Field(10, gt=0, le=24 * 60)
+    # Event sources (channels, pull requests, watched folders): each has its own switch.
+    channel_servers: dict[str, ChannelServer] = Field(default_factory=dict)
+    channel_rate_limit_per_minute: int = Field(20, ge=1, le=10_000)
+    github_api_url: str = "https://api.github.com"
+    github_poll_min_seconds: int = Field(60, ge=5)
+    github_poll_max_seconds: int = Field(900, ge=5)
+    watched_folders: list[WatchedFolder] = Field(default_factory=list)
+    folder_debounce_seconds: float = Field(2.0, ge=0.05, le=600)
+    # What the sources add to one tick, at most (characters); the rest is summarised.
+    source_budget_chars: int = Field(4_000, ge=200, le=100_000)
     # IANA zone for cron times and ticks (e.g. "Europe/Paris"); None = the system's zone.
     time_zone: str | None = None
     recurring_max_age_ms: int = Field(7 * 24 * 3_600_000, ge=60_000)
