@@ -263,6 +263,29 @@ class AssistantLoop:
             self._memory_snapshot = (key, text)
         return self._memory_snapshot[1]
 
+    @staticmethod
+    def _render_within_budget(items: list[InboundItem], settings: Settings) -> list[str]:
+        """Everything from the user and the scheduler, and what outside sources brought up to
+        sourceBudgetChars; the rest of the outside events is counted, not pasted (the daily log
+        has them all)."""
+        rendered: list[str] = []
+        budget = settings.source_budget_chars
+        held: dict[str, int] = {}
+        for item in items:
+            text = render_item(item)
+            if item.external:
+                if len(text) > budget:
+                    held[item.source] = held.get(item.source, 0) + 1
+                    continue
+                budget -= len(text)
+            rendered.append(text)
+        if held:
+            listing = ", ".join(f"{n} from {source}" for source, n in held.items())
+            rendered.append(f"<events-held-back count=\"{sum(held.values())}\">More outside "
+                            f"events arrived than fit in one turn: {listing}. They are in the "
+                            "daily log (MemorySearch / MemoryRead).</events-held-back>")
+        return rendered
+
     async def _turn(self) -> None:
         settings = self._settings()
         items = self.queue.pending()
@@ -270,7 +293,7 @@ class AssistantLoop:
         if any(i.kind == "user" for i in items):
             self.mark_interaction()
         tick = tick_block(now, present=self._present(now), last_interaction=self.last_interaction)
-        text = "\n\n".join([tick, *(render_item(i) for i in items)])
+        text = "\n\n".join([tick, *self._render_within_budget(items, settings)])
         content: list[dict[str, Any]] = [
             {"type": "tool_result", "tool_use_id": tid, "content": SLEEP_RESULT}
             for tid in self.transcript.unanswered_tool_uses()]

@@ -291,3 +291,27 @@ async def test_pause_holds_ticks_messages_and_tasks_until_resume(
     request = await fake.await_requests(2)
     assert "are you there?" in request.last_user_text
     assert "stretch" in request.last_user_text and 'catch_up="true"' in request.last_user_text
+
+
+async def test_outside_events_are_marked_and_kept_within_the_tick_budget(
+        make_engine: EngineFactory, fake: FakeAnthropic, home) -> None:
+    from kairos_desktop.queue import InboundItem
+
+    write_settings(home, {"sourceBudgetChars": 600})
+    fake.on_empty = tool_use("Sleep", {"seconds": 3000})
+    engine = make_engine()
+    engine_queue_items = [
+        InboundItem(kind="channel", text="deploy finished", source="channel:ops",
+                    external=True, meta={"chat_id": "42"}),
+        *[InboundItem(kind="pr", text="review: " + "x" * 200, source="github:o/r#1",
+                      external=True) for _ in range(5)],
+        InboundItem(kind="user", text="and what did ops say?")]
+    await engine.start(control_api=False)
+    for item in engine_queue_items:  # before the first turn runs: they all join it
+        engine.queue.put(item)
+    request = await fake.await_requests(1)
+    text = request.last_user_text
+    assert '<channel source="ops" chat_id="42">\ndeploy finished\n</channel>' in text
+    assert text.count("<external source=\"github:o/r#1\"") == 2
+    assert 'count="3"' in text and "3 from github:o/r#1" in text
+    assert "and what did ops say?" in text  # the user's words always get through
