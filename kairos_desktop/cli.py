@@ -137,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
     tasks_rm.add_argument("id")
     tasks_rm.set_defaults(handler=cmd_tasks_rm)
 
+    subscriptions = sub.add_parser("subscriptions", help="pull requests the assistant follows")
+    subscriptions.add_argument("--json", action="store_true")
+    subscriptions.set_defaults(handler=cmd_subscriptions)
+
     autostart = sub.add_parser("autostart", help="start the app when you log in")
     autostart.add_argument("action", choices=["on", "off", "status"])
     autostart.set_defaults(handler=cmd_autostart)
@@ -577,6 +581,21 @@ def cmd_tasks_rm(home: Home, args: argparse.Namespace) -> int:
         print(f"kairos: {exc}", file=sys.stderr)
         return 2
     print(f"task {args.id} deleted")
+    return 0
+
+
+def cmd_subscriptions(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    subs = client.subscriptions() if client else _store_table(home, "subscriptions")
+    if args.json:
+        print(json.dumps(subs, indent=2))
+        return 0
+    if not subs:
+        print("no pull-request subscriptions")
+    for sub_ in subs:
+        state = sub_.get("state") or "not polled yet"
+        error = f"  ({sub_['lastError']})" if sub_.get("lastError") else ""
+        print(f"{sub_['repo']}#{sub_['number']}  {state}  {sub_.get('url') or ''}{error}")
     return 0
 
 

@@ -57,7 +57,8 @@ class AssistantLoop:
                  policy: Callable[[], FolderPolicy], deliveries: Deliveries, daily_log: DailyLog,
                  usage: UsageLedger, bus: EventBus, status: EngineStatus,
                  scheduler: Scheduler | None = None, memory: MemoryFiles | None = None,
-                 on_active_turn: Callable[[], None] | None = None) -> None:
+                 on_active_turn: Callable[[], None] | None = None,
+                 subscriptions: Any = None) -> None:
         self._settings = settings
         self._clock = clock
         self.queue = queue
@@ -73,6 +74,7 @@ class AssistantLoop:
         self._scheduler = scheduler
         self._memory = memory
         self._on_active_turn = on_active_turn
+        self._subscriptions = subscriptions
         self._memory_snapshot: tuple[tuple[object, ...], str] | None = None
         self._stopping = False
         self.paused = False
@@ -305,7 +307,8 @@ class AssistantLoop:
         self._set_state("working")
         ctx = ToolContext(settings=settings, policy=self._policy(), deliveries=self._deliveries,
                           daily_log=self._log, clock=self._clock, turn=TurnState(),
-                          scheduler=self._scheduler, memory=self._memory)
+                          scheduler=self._scheduler, memory=self._memory,
+                          subscriptions=self._subscriptions)
         only_slept = True
         ttl = self._cache_ttl()
         calls = 0

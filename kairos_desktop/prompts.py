@@ -82,6 +82,10 @@ def _attrs(meta: dict[str, object]) -> str:
 def render_item(item: InboundItem) -> str:
     at = f' at="{item.created_at}"' if item.created_at else ""
     body = item.text
+    if item.external or item.kind == "channel":
+        # A stranger's text cannot close our tag or open one of its own (a fake
+        # <message from="user">): every "<" in it is escaped.
+        body = html.escape(body, quote=False)
     if item.kind == "channel":
         name = item.source.removeprefix("channel:")
         return (f'<channel source="{html.escape(name, quote=True)}"{_attrs(item.meta)}>\n'

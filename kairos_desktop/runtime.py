@@ -23,6 +23,7 @@ from .delivery.policy import NotificationPolicy
 from .errors import SettingsError, StoreCorruptError
 from .events import EventBus
 from .home import Home, HomeLock
+from .integrations.github import PRSubscriptions, resolve_token
 from .loop import AssistantLoop
 from .memory.daily_log import DailyLog
 from .memory.dream import AutoDream
@@ -170,6 +171,9 @@ class Engine:
             deliveries=self.deliveries, bus=self.bus, usage=self.usage, policy=self.policy,
             user_present=lambda: self.heartbeat.present())
         self.scheduler.on_dream = self._nightly_dream
+        self.subscriptions = PRSubscriptions(
+            store=self.store, put=self.queue.put, clock=self.clock,
+            settings=lambda: self._settings, token=resolve_token(), daily_log=self.daily_log)
         self.status.session_id = session_id
         self.status.model = self._settings.model
         self.heartbeat = AssistantLoop(
@@ -177,6 +181,7 @@ class Engine:
             transcript=self.transcript, model=self._model, tools=self.tools, policy=self.policy,
             deliveries=self.deliveries, daily_log=self.daily_log, usage=self.usage, bus=self.bus,
             status=self.status, scheduler=self.scheduler, memory=self.memory,
+            subscriptions=self.subscriptions,
             on_active_turn=self._record_activity)
         running = asyncio.get_running_loop()
         self.queue.bind(running)
@@ -201,6 +206,7 @@ class Engine:
         self._task = running.create_task(self.heartbeat.run(), name="kairos-heartbeat")
         self._scheduler_task = running.create_task(self.scheduler.run(), name="kairos-scheduler")
         self._dream_scan = running.create_task(self.dream.scan_loop(), name="kairos-dream-scan")
+        await self.subscriptions.start()
         self.started = True
 
     async def _nightly_dream(self, task: Any) -> None:
@@ -241,6 +247,7 @@ class Engine:
         self.heartbeat.stop()
         self.scheduler.stop()
         await self.dream.stop()
+        await self.subscriptions.stop()
         for background in (self._scheduler_task, self._dream_scan):
             with contextlib.suppress(asyncio.CancelledError):
                 await background

@@ -87,6 +87,9 @@ class ControlClient:
     def delete_task(self, task_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/api/tasks/{urllib.parse.quote(task_id, safe='')}")
 
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/api/subscriptions")
+
     def dream(self) -> dict[str, Any]:
         return self.request("GET", "/api/dream")
 

@@ -58,6 +58,7 @@ class ControlServer:
             web.get("/api/tasks", self._tasks),
             web.post("/api/tasks", self._task_add),
             web.delete("/api/tasks/{task_id}", self._task_delete),
+            web.get("/api/subscriptions", self._subscriptions),
             web.get("/api/dream", self._dream),
             web.post("/api/dream", self._dream_start),
             web.post("/api/dream/undo", self._dream_undo),
@@ -191,6 +192,9 @@ class ControlServer:
         except InvalidCronError as exc:
             return _error(404, str(exc))
         return web.json_response(task.public())
+
+    async def _subscriptions(self, _: web.Request) -> web.Response:
+        return web.json_response(self.engine.subscriptions.list())
 
     async def _dream(self, _: web.Request) -> web.Response:
         dream = self.engine.dream

@@ -53,6 +53,7 @@ class ToolContext:
     turn: TurnState = field(default_factory=TurnState)
     scheduler: Scheduler | None = None
     memory: MemoryFiles | None = None
+    subscriptions: Any = None  # integrations.github.PRSubscriptions when it runs
     # Told the path of every memory write (the dream tracks the files it touched).
     on_memory_write: Callable[[str], None] | None = None
 
@@ -85,23 +86,49 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+ExternalCall = Callable[[str, dict[str, Any]], Awaitable[tuple[str, bool]]]
+
+
+@dataclass
+class ToolProvider:
+    """Tools defined elsewhere (an MCP server's), described by JSON schema: `definitions()`
+    lists them for the model, `call(name, arguments)` runs one and returns (text, is_error)."""
+
+    definitions: Callable[[], list[dict[str, Any]]]
+    call: ExternalCall
+
+
 class ToolRegistry:
     def __init__(self, tools: list[Tool[Any]]) -> None:
         self._tools = {t.name: t for t in tools}
+        self._providers: list[ToolProvider] = []
 
     def add(self, tool: Tool[Any]) -> None:
         self._tools[tool.name] = tool
 
+    def add_provider(self, provider: ToolProvider) -> None:
+        self._providers.append(provider)
+
     @property
     def names(self) -> list[str]:
-        return list(self._tools)
+        return list(self._tools) + [d["name"] for p in self._providers for d in p.definitions()]
 
     def definitions(self) -> list[dict[str, Any]]:
-        return [t.definition() for t in self._tools.values()]
+        static = [t.definition() for t in self._tools.values()]
+        return static + [d for p in self._providers for d in p.definitions()]
 
     async def call(self, ctx: ToolContext, name: str, raw_input: Any) -> ToolResult:
         tool = self._tools.get(name)
         if tool is None:
+            for provider in self._providers:
+                if any(d["name"] == name for d in provider.definitions()):
+                    try:
+                        text, is_error = await provider.call(
+                            name, raw_input if isinstance(raw_input, dict) else {})
+                    except Exception as exc:
+                        log.exception("external tool %s failed", name)
+                        return ToolResult(f"{name} failed: {exc!r}", is_error=True)
+                    return ToolResult(text, is_error=is_error)
             return ToolResult(
                 f"There is no tool named {name!r}. Available tools: {', '.join(self._tools)}.",
                 is_error=True,

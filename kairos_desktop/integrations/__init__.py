@@ -1,0 +1,1 @@
+"""Event sources outside the user: MCP channels, pull-request subscriptions, watched folders."""
