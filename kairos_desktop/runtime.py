@@ -23,6 +23,8 @@ from .delivery.policy import NotificationPolicy
 from .errors import SettingsError, StoreCorruptError
 from .events import EventBus
 from .home import Home, HomeLock
+from .integrations.channels import ChannelManager
+from .integrations.folders import FolderWatcher
 from .integrations.github import PRSubscriptions, resolve_token
 from .loop import AssistantLoop
 from .memory.daily_log import DailyLog
@@ -36,6 +38,7 @@ from .settings import Settings, env_flag, load_settings, update_settings_file
 from .status import EngineStatus
 from .store import Store
 from .tools import ToolRegistry, core_tools
+from .tools.base import ToolProvider
 from .transcript import Transcript, latest_session_id, new_session_id
 from .usage import UsageLedger
 
@@ -92,6 +95,7 @@ class Engine:
         self.inbox.folder = self.inbox_dir()
         self.inbox.max_bytes = self._settings.max_inbox_file_bytes
         self.status.model = self._settings.model
+        self.folders.update(self._settings.watched_folders, self._settings.folder_debounce_seconds)
         self.daily_log.append("settings", ", ".join(f"{k}={v!r}" for k, v in changes.items()))
         self.bus.publish("settings", **self._settings.to_json_dict())
         self.heartbeat.wake_now()  # new sleep bounds or model apply from the next tick
@@ -171,11 +175,22 @@ class Engine:
             deliveries=self.deliveries, bus=self.bus, usage=self.usage, policy=self.policy,
             user_present=lambda: self.heartbeat.present())
         self.scheduler.on_dream = self._nightly_dream
+        self.channels = ChannelManager(
+            settings=lambda: self._settings, put=self.queue.put, clock=self.clock,
+            daily_log=self.daily_log,
+            notify_user=lambda text: self.deliveries.message(text, "system"))
+        self.tools.add_provider(ToolProvider(self.channels.tool_definitions,
+                                             self.channels.call_tool))
+        self.folders = FolderWatcher(
+            folders=self._settings.watched_folders, put=self.queue.put, clock=self.clock,
+            debounce_seconds=self._settings.folder_debounce_seconds, daily_log=self.daily_log,
+            exclude=[self.home.root])  # the home changes on every tick: never report it
         self.subscriptions = PRSubscriptions(
             store=self.store, put=self.queue.put, clock=self.clock,
             settings=lambda: self._settings, token=resolve_token(), daily_log=self.daily_log)
         self.status.session_id = session_id
         self.status.model = self._settings.model
+        self.folders.update(self._settings.watched_folders, self._settings.folder_debounce_seconds)
         self.heartbeat = AssistantLoop(
             settings=lambda: self._settings, clock=self.clock, queue=self.queue,
             transcript=self.transcript, model=self._model, tools=self.tools, policy=self.policy,
@@ -207,6 +222,8 @@ class Engine:
         self._scheduler_task = running.create_task(self.scheduler.run(), name="kairos-scheduler")
         self._dream_scan = running.create_task(self.dream.scan_loop(), name="kairos-dream-scan")
         await self.subscriptions.start()
+        await self.channels.start()
+        await self.folders.start()
         self.started = True
 
     async def _nightly_dream(self, task: Any) -> None:
@@ -248,6 +265,8 @@ class Engine:
         self.scheduler.stop()
         await self.dream.stop()
         await self.subscriptions.stop()
+        await self.channels.stop()
+        await self.folders.stop()
         for background in (self._scheduler_task, self._dream_scan):
             with contextlib.suppress(asyncio.CancelledError):
                 await background
@@ -302,6 +321,7 @@ class Engine:
     def status_dict(self) -> dict[str, Any]:
         data = self.status.to_dict()
         data["dream"] = self.dream.state.to_dict()
+        data["channels"] = self.channels.status()
         upcoming = self.scheduler.next_due()
         data["nextTask"] = ({"id": upcoming[1].id, "dueAt": upcoming[1].next_due_at,
                              "prompt": upcoming[1].prompt[:120]} if upcoming else None)
