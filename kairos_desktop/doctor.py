@@ -62,7 +62,20 @@ def diagnose(home: Home) -> dict[str, Any]:
         report.update(json.loads(probe.stdout.strip().splitlines()[-1]))
     except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
         report["desktop"] = f"the probe failed: {exc!r}"
-    channels = loaded.settings.allowed_channel_plugins
-    report["channels"] = {"enabled": loaded.settings.channels_enabled,
-                          "allowed": channels or "none"}
+    settings = loaded.settings
+    allowed = set(settings.allowed_channel_plugins)
+    servers = {name: ("will start" if name in allowed else
+                      "refused: not in allowedChannelPlugins (add it there to let it start)")
+               for name in settings.channel_servers}
+    import importlib.util
+
+    report["channels"] = {
+        "enabled": settings.channels_enabled,
+        "servers": servers or "none configured (setting channelServers)",
+        "mcpInstalled": importlib.util.find_spec("mcp") is not None,
+    }
+    report["watchedFolders"] = [f.path for f in settings.watched_folders] or "none"
+    report["github"] = {"apiUrl": settings.github_api_url,
+                        "token": "GITHUB_TOKEN set" if os.environ.get("GITHUB_TOKEN")
+                        else "none (public repositories only, 60 requests an hour)"}
     return report

@@ -257,3 +257,13 @@ def test_dream_on_a_running_app_checks_the_gates_unless_forced(
     assert forced.returncode == 0 and "started (forced)" in forced.stdout
     status = json.loads(kairos(env, "status", "--json").stdout)
     assert status["dream"]["runId"]
+
+
+def test_doctor_names_a_channel_server_that_is_not_on_the_allowlist(
+        env: dict[str, str], home: Home) -> None:
+    write_settings(home, {"channelsEnabled": True, "allowedChannelPlugins": ["slack"],
+                          "channelServers": {"slack": {"command": "slack-mcp"},
+                                             "stranger": {"command": "curl-bash"}}})
+    report = json.loads(kairos(env, "doctor", "--json").stdout)
+    assert report["channels"]["servers"]["slack"] == "will start"
+    assert report["channels"]["servers"]["stranger"].startswith("refused: not in allowed")
