@@ -21,7 +21,6 @@ from ..delivery.notifier import Notification
 from ..errors import HomeLockedError, NotRunningError
 from ..events import Event
 from ..home import Home
-from ..runtime import Engine
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +55,19 @@ def run_desktop(home: Home, *, session_id: str | None, resume: bool,
     backend = choose_backend()
     if backend:
         os.environ["PYSTRAY_BACKEND"] = backend
+    if backend in ("gtk", "appindicator"):
+        from gi.repository import GLib
+
+        GLib.set_prgname("kairos")  # the window class and the name desktops show for the tray
+        GLib.set_application_name("Kairos")
     app = DesktopApp(home, session_id=session_id, resume=resume, exit_after=exit_after)
     return app.run()
 
 
 class DesktopApp:
+    """The icon shows first (in a "starting" state); the engine, whose import alone takes about
+    a second (the anthropic SDK), comes up on its own thread meanwhile. Menu actions wait for it."""
+
     def __init__(self, home: Home, *, session_id: str | None, resume: bool,
                  exit_after: float | None) -> None:
         from .icons import app_icon_path
@@ -72,12 +79,12 @@ class DesktopApp:
         self._exit_after = exit_after
         self.notifier = NativeNotifier("Kairos", icon=app_icon_path(), on_click=self._clicked,
                                        on_reveal=self._reveal, on_reply=self._replied)
-        self.engine = Engine(home, notifier=self.notifier)
+        self.engine: Any = None  # runtime.Engine, built on the engine thread
         self.loop = asyncio.new_event_loop()
         self.attention = False
         self.started_at = time.monotonic()
         self._ready = threading.Event()
-        self._failure: BaseException | None = None
+        self._exit_code = 0
         self.tray: Any = None
 
     # -- threads -----------------------------------------------------------------------------
@@ -85,61 +92,69 @@ class DesktopApp:
     def run(self) -> int:
         from .tray import Tray, TrayActions
 
-        engine_thread = threading.Thread(target=self._engine_main, name="kairos-engine",
-                                         daemon=True)
-        engine_thread.start()
-        self._ready.wait()
-        if self._failure is not None:
-            if isinstance(self._failure, HomeLockedError):
-                print(f"kairos: {self._failure}", file=sys.stderr)
-                return 1
-            raise self._failure
         self.tray = Tray(TrayActions(
             open=self.open, wake=self._call(lambda: self.engine.heartbeat.wake_now()),
             toggle_pause=self.toggle_pause,
             dream=self._call(lambda: self.engine.dream.maybe_start("requested", force=True)),
             settings=self.open, quit=self.quit, open_inbox_folder=self.open_inbox_folder,
             open_file=lambda path: self._open(Path(path)), recent_files=self.recent_files,
-            is_paused=lambda: self.engine.heartbeat.paused,
-            name=lambda: self.engine.settings.assistant_name))
-        self.engine.status_extra["tray"] = self.tray.geometry
-        self.engine.status_extra["desktop"] = lambda: {"attention": self.attention}
-        self.loop.call_soon_threadsafe(self._follow_engine)
+            is_paused=lambda: self.engine is not None and self.engine.heartbeat.paused,
+            name=lambda: self.engine.settings.assistant_name if self._ready.is_set()
+            else "Kairos"))
+        self.tray.update("starting")
+        engine_thread = threading.Thread(target=self._engine_main, name="kairos-engine",
+                                         daemon=True)
+
+        def icon_ready(icon: Any) -> None:
+            # Only now the engine: its import would otherwise compete with the icon for the GIL.
+            icon.visible = True
+            engine_thread.start()
+
         try:
-            self.tray.icon.run()
+            self.tray.icon.run(setup=icon_ready)
         except Exception as exc:
             print(f"kairos: the tray could not start ({exc}); stopping. `kairos run --headless` "
                   "runs without a tray.", file=sys.stderr, flush=True)
             self.quit()
-            engine_thread.join(timeout=30)
+            if engine_thread.is_alive():
+                engine_thread.join(timeout=30)
             os._exit(1)  # pystray may leave a non-daemon thread waiting for the icon
-        engine_thread.join(timeout=30)
-        print(f"{self.engine.settings.assistant_name} stopped.", flush=True)
-        return 0
+        if engine_thread.is_alive():
+            engine_thread.join(timeout=30)
+        if self._exit_code == 0 and self.engine is not None:
+            print(f"{self.engine.settings.assistant_name} stopped.", flush=True)
+        return self._exit_code
 
     def _engine_main(self) -> None:
+        from ..runtime import Engine  # about a second (the anthropic SDK): off the GUI thread
+
         asyncio.set_event_loop(self.loop)
         try:
+            self.engine = Engine(self.home, notifier=self.notifier)
             self.loop.run_until_complete(self.engine.start(session_id=self._session_id,
                                                            resume=self._resume))
         except BaseException as exc:
-            self._failure = exc
-            self._ready.set()
+            reason = str(exc) if isinstance(exc, HomeLockedError) else repr(exc)
+            print(f"kairos: {reason}", file=sys.stderr, flush=True)
+            self._exit_code = 1
+            self.tray.icon.stop()
             return
         self.engine.on_show = self.open
+        self.engine.status_extra["tray"] = self.tray.geometry
+        self.engine.status_extra["desktop"] = lambda: {"attention": self.attention}
         self._ready.set()
+        self._follow_engine()
         print(f"{self.engine.settings.assistant_name} is running in the tray (session "
               f"{self.engine.status.session_id}, home {self.home.root}).", flush=True)
         try:
             self.loop.run_until_complete(self.engine.run_until_stopped(self._exit_after))
         finally:
-            if self.tray is not None:
-                self.tray.icon.stop()
+            self.tray.icon.stop()
             self.loop.close()
 
     def _call(self, fn: Any) -> Any:
-        """A menu action that runs `fn` on the engine's loop."""
-        return lambda: self.loop.call_soon_threadsafe(fn)
+        """A menu action that runs `fn` on the engine's loop (ignored until it has started)."""
+        return lambda: self._ready.is_set() and self.loop.call_soon_threadsafe(fn)
 
     # -- engine -> tray ----------------------------------------------------------------------
 
@@ -175,12 +190,17 @@ class DesktopApp:
 
     def open(self) -> None:
         """Until the panel exists: show today's daily log, where everything is written."""
+        if not self._ready.is_set():
+            return
         self.attention = False
         path = self.engine.daily_log.path_for(self.engine.clock.now().date())
         self._open(path)
         self.loop.call_soon_threadsafe(self._refresh)
 
     def toggle_pause(self) -> None:
+        if not self._ready.is_set():
+            return
+
         def toggle() -> None:
             if self.engine.heartbeat.paused:
                 self.engine.resume()
@@ -189,14 +209,21 @@ class DesktopApp:
         self.loop.call_soon_threadsafe(toggle)
 
     def quit(self) -> None:
+        if self.engine is None or not self._ready.is_set():
+            self.tray.icon.stop()  # nothing started yet: the engine thread ends on its own
+            return
         self.loop.call_soon_threadsafe(self.engine.stop_requested.set)
 
     def open_inbox_folder(self) -> None:
+        if not self._ready.is_set():
+            return
         folder = self.engine.inbox.folder
         folder.mkdir(parents=True, exist_ok=True)
         self._open(folder)
 
     def recent_files(self) -> list[tuple[str, str]]:
+        if not self._ready.is_set():
+            return []
         items = self.engine.inbox.items()
         return [(("• " if not item["read"] else "") + item["title"], item["path"])
                 for item in items]

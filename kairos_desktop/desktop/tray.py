@@ -7,7 +7,6 @@ pystray marshals every update to the GUI thread itself, so the engine thread may
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +15,8 @@ import pystray
 
 from .icons import state_icon
 
-STATE_WORDS = {"sleeping": "sleeping", "working": "working", "dreaming": "dreaming",
-               "paused": "paused", "attention": "needs your attention",
+STATE_WORDS = {"starting": "starting", "sleeping": "sleeping", "working": "working",
+               "dreaming": "dreaming", "paused": "paused", "attention": "needs your attention",
                "offline": "offline", "error": "error"}
 
 
@@ -65,7 +64,8 @@ class _Icon(pystray.Icon):  # type: ignore[misc,valid-type]
 class Tray:
     def __init__(self, actions: TrayActions) -> None:
         self.actions = actions
-        self.state = "sleeping"
+        self.state = "starting"
+        self._geometry: dict[str, Any] = {"backend": "gtk", "embedded": False}
         self.icon = _Icon("kairos", state_icon("sleeping"), actions.name(), menu=self._menu())
         if hasattr(pystray.Icon, "_initialize"):
             self.icon.on_signal = actions.quit
@@ -97,31 +97,30 @@ class Tray:
         """Show `state` (one of icons.STATES) and a tooltip with it and `detail`."""
         if state != self.state:
             self.state = state
-            self.icon.icon = state_icon(state)
+            self.icon.icon = state_icon(state if state != "starting" else "sleeping")
         words = STATE_WORDS.get(state, state)
         self.icon.title = f"{self.actions.name()}: {words}" + (f" ({detail})" if detail else "")
         self.icon.update_menu()
 
     def geometry(self) -> dict[str, Any]:
         """Where the icon is on screen (GTK backend only): tests click it, the app reports it.
-        Asked on the GTK thread, since GTK objects belong to it."""
+
+        Never blocks the caller (the engine's loop): it returns what the GTK thread last
+        measured and asks it to measure again."""
         status_icon = getattr(self.icon, "_status_icon", None)
         if status_icon is None:
             return {"backend": type(self.icon).__module__.rsplit(".", 1)[-1], "embedded": None}
         from gi.repository import GLib
 
-        info: dict[str, Any] = {"backend": "gtk"}
-        done = threading.Event()
-
         def probe() -> bool:
-            info["embedded"] = bool(status_icon.is_embedded())
+            info: dict[str, Any] = {"backend": "gtk",
+                                    "embedded": bool(status_icon.is_embedded())}
             if info["embedded"]:
                 ok, _screen, area, _orientation = status_icon.get_geometry()
                 if ok:
                     info.update(x=area.x, y=area.y, width=area.width, height=area.height)
-            done.set()
+            self._geometry = info
             return False
 
         GLib.idle_add(probe)
-        done.wait(2.0)
-        return info
+        return dict(self._geometry)
