@@ -31,7 +31,6 @@ import cProfile
 import json
 import math
 import os
-import pstats
 import random
 import re
 import sys
@@ -41,7 +40,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 # `python bench/memory.py` puts bench/ (not the repository root) on sys.path; make the root
@@ -50,6 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench import _common  # noqa: E402
 from kairos_desktop.clock import FakeClock  # noqa: E402
 from kairos_desktop.home import Home  # noqa: E402
 from kairos_desktop.memory.daily_log import DailyLog  # noqa: E402
@@ -304,10 +303,8 @@ class Stats:
         return self.percentile(95)
 
 
-def _ms(fn: Callable[[], object]) -> float:
-    began = time.perf_counter()
-    fn()
-    return (time.perf_counter() - began) * 1000
+_ms = _common.elapsed_ms
+
 
 
 def timed(fn: Callable[[], object], repeat: int) -> Stats:
@@ -378,18 +375,7 @@ def search_anatomy(files: MemoryFiles, repeat: int) -> dict[str, float]:
 
 
 def profile_rows(profile: cProfile.Profile, per: int, rows: int = PROFILE_ROWS) -> list[str]:
-    """The functions with the most own time, per call."""
-    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    ranked = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:rows]
-    out = []
-    for (file, line, name), (_, ncalls, tottime, cumtime, _) in ranked:
-        where = re.sub(r".*/lib/python3\.\d+/(site-packages/)?", "", file)
-        if file.startswith(str(REPO_ROOT)):
-            where = file[len(str(REPO_ROOT)) + 1:]
-        label = f"{where}:{line}({name})" if file != "~" else name
-        out.append(f"    {1000 * tottime / per:9.2f} ms own {1000 * cumtime / per:9.2f} ms cum "
-                   f"{ncalls / per:>9,.0f} calls  {label}")
-    return out
+    return _common.profile_rows(profile, per, rows, calls_width=9)
 
 
 @dataclass

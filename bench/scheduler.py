@@ -33,14 +33,11 @@ import gc
 import json
 import math
 import os
-import pstats
 import random
-import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -53,6 +50,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench import _common  # noqa: E402
 from kairos_desktop.atomic import atomic_write_bytes  # noqa: E402
 from kairos_desktop.clock import FakeClock  # noqa: E402
 from kairos_desktop.queue import InboundQueue  # noqa: E402
@@ -208,10 +206,8 @@ def timed_start(path: Path, clock: FakeClock) -> tuple[float, Started]:
     return time.perf_counter() - began, started
 
 
-def _ms(fn: Callable[[], object]) -> float:
-    began = time.perf_counter()
-    fn()
-    return (time.perf_counter() - began) * 1000
+_ms = _common.elapsed_ms
+
 
 
 def _vm_kb(name: str) -> int:
@@ -248,18 +244,7 @@ def measure_rss(path: Path) -> dict[str, Any]:
 
 
 def profile_rows(profile: cProfile.Profile, per: int, rows: int = PROFILE_ROWS) -> list[str]:
-    """The functions with the most own time, per operation."""
-    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    ranked = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:rows]
-    out = []
-    for (file, line, name), (_, ncalls, tottime, cumtime, _) in ranked:
-        where = re.sub(r".*/lib/python3\.\d+/(site-packages/)?", "", file)
-        if file.startswith(str(REPO_ROOT)):
-            where = file[len(str(REPO_ROOT)) + 1:]
-        label = f"{where}:{line}({name})" if file != "~" else name
-        out.append(f"    {1000 * tottime / per:9.2f} ms own {1000 * cumtime / per:9.2f} ms cum "
-                   f"{ncalls / per:>11,.0f} calls  {label}")
-    return out
+    return _common.profile_rows(profile, per, rows, calls_width=11)
 
 
 @dataclass
