@@ -1,6 +1,6 @@
 """`kairos doctor`: what this machine offers the app, asked for real (import the tray backend,
 ask the session bus for a notification server), so a user can see why something does not show.
-GUI modules are probed in a child process: the core never imports them itself."""
+GUI modules are probed in a child process (desktop/probe.py): the core never imports them."""
 
 from __future__ import annotations
 
@@ -13,35 +13,6 @@ from typing import Any
 from .home import Home
 from .model import resolve_api_key
 from .settings import load_settings
-
-PROBE = r"""
-import asyncio, json, os, sys
-out = {}
-try:
-    from kairos_desktop.desktop.app import choose_backend
-    backend = choose_backend()
-    if backend:
-        os.environ["PYSTRAY_BACKEND"] = backend
-    import pystray
-    out["tray"] = {"backend": pystray.Icon.__module__.rsplit(".", 1)[-1], "ok": True}
-except Exception as exc:
-    out["tray"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-try:
-    from desktop_notifier import DesktopNotifier
-    async def caps():
-        notifier = DesktopNotifier(app_name="Kairos doctor")
-        return sorted(c.name for c in await notifier.get_capabilities())
-    names = asyncio.run(asyncio.wait_for(caps(), 5))
-    out["notifications"] = {"server": bool(names), "capabilities": names}
-except Exception as exc:
-    out["notifications"] = {"server": False, "error": f"{type(exc).__name__}: {exc}"}
-try:
-    import webview
-    out["webview"] = {"installed": True, "version": getattr(webview, "__version__", "?")}
-except Exception as exc:
-    out["webview"] = {"installed": False, "error": f"{type(exc).__name__}: {exc}"}
-print(json.dumps(out))
-"""
 
 
 def diagnose(home: Home) -> dict[str, Any]:
@@ -57,8 +28,8 @@ def diagnose(home: Home) -> dict[str, Any]:
         "settingsProblems": loaded.problems or "none",
     }
     try:
-        probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                               timeout=30)
+        probe = subprocess.run([sys.executable, "-m", "kairos_desktop.desktop.probe"],
+                               capture_output=True, text=True, timeout=30)
         report.update(json.loads(probe.stdout.strip().splitlines()[-1]))
     except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
         report["desktop"] = f"the probe failed: {exc!r}"
