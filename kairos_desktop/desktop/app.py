@@ -106,8 +106,10 @@ class DesktopApp:
                                          daemon=True)
 
         def icon_ready(icon: Any) -> None:
-            # Only now the engine: its import would otherwise compete with the icon for the GIL.
+            # Only once the icon sits in the tray does the engine start: its import (about a
+            # second of pure Python for the SDK) would otherwise hold the GIL while GTK docks.
             icon.visible = True
+            self.tray.wait_embedded(timeout=3.0)
             engine_thread.start()
 
         try:

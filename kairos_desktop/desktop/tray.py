@@ -7,6 +7,7 @@ pystray marshals every update to the GUI thread itself, so the engine thread may
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +102,25 @@ class Tray:
         words = STATE_WORDS.get(state, state)
         self.icon.title = f"{self.actions.name()}: {words}" + (f" ({detail})" if detail else "")
         self.icon.update_menu()
+
+    def wait_embedded(self, timeout: float) -> bool:
+        """Block (not on the GUI thread) until the tray holds the icon; True if it does. Only
+        the GTK backend can tell; the others return at once."""
+        status_icon = getattr(self.icon, "_status_icon", None)
+        if status_icon is None:
+            return True
+        from gi.repository import GLib
+
+        embedded = threading.Event()
+
+        def check() -> bool:
+            if status_icon.is_embedded():
+                embedded.set()
+                return False  # stop the GLib timeout
+            return True
+
+        GLib.timeout_add(20, check)
+        return embedded.wait(timeout)
 
     def geometry(self) -> dict[str, Any]:
         """Where the icon is on screen (GTK backend only): tests click it, the app reports it.
