@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import cProfile
+import math
 import pstats
 import re
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,3 +35,27 @@ def profile_rows(profile: cProfile.Profile, per: int, rows: int = 8,
         out.append(f"    {1000 * tottime / per:9.2f} ms own {1000 * cumtime / per:9.2f} ms cum "
                    f"{ncalls / per:>{calls_width},.0f} calls  {label}")
     return out
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default method); NaN when empty."""
+    data = sorted(samples)
+    if not data:
+        return math.nan
+    rank = (len(data) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return data[low] + (data[high] - data[low]) * (rank - low)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def unwind_on_sigterm() -> None:
+    """SIGTERM (a CI timeout) unwinds like Ctrl+C, so a bench's child processes are still
+    stopped by its finally blocks."""
+    signal.signal(signal.SIGTERM, _terminate)

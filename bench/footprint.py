@@ -52,6 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench import _common  # noqa: E402
 from kairos_desktop.control.client import ControlClient  # noqa: E402
 from kairos_desktop.errors import KairosError, NotRunningError  # noqa: E402
 from kairos_desktop.home import Home  # noqa: E402
@@ -816,14 +817,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # SIGTERM (a CI timeout) unwinds like Ctrl+C, so every process is still stopped.
-    signal.signal(signal.SIGTERM, _terminate)
+    _common.unwind_on_sigterm()
     if args.launches < 1 or not math.isfinite(args.seconds) or args.seconds < 1 \
             or args.settle < 0:
         print("footprint: --launches must be at least 1, --seconds at least 1, --settle >= 0",

@@ -282,13 +282,7 @@ class Stats:
     samples: list[float]  # milliseconds
 
     def percentile(self, p: float) -> float:
-        """Linear interpolation between closest ranks (numpy's default method)."""
-        data = sorted(self.samples)
-        if not data:
-            return math.nan
-        rank = (len(data) - 1) * p / 100
-        low, high = math.floor(rank), math.ceil(rank)
-        return data[low] + (data[high] - data[low]) * (rank - low)
+        return _common.percentile(self.samples, p)
 
     @property
     def min(self) -> float:
@@ -525,10 +519,6 @@ def run(args: argparse.Namespace) -> Result:
 # -- the report --------------------------------------------------------------------------------
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def report(r: Result) -> str:
     g = r.gen
     first = LAST_DAY - timedelta(days=r.days - 1)
@@ -559,13 +549,13 @@ def report(r: Result) -> str:
                      f"{stats.p95:>7.2f}ms  {target:<14} {verdict}")
 
     row(f"memory_section(), last day, budget {r.budget_tokens:,} tokens", r.section,
-        f"< {TARGET_SECTION_MS:g} ms (p95)", _verdict(r.section_ok))
+        f"< {TARGET_SECTION_MS:g} ms (p95)", _common.verdict(r.section_ok))
     lines.append(f"    -> {r.section_chars:,} characters, {r.section_entries} log entries")
     if r.section_cold is not None:
         row(f"  the same, cold page cache ({len(r.section_cold.samples)} calls)",
             r.section_cold, "-", "-")
     for s in r.searches:
-        row(f"search {s.label}", s.stats, f"< {TARGET_SEARCH_MS:g} ms (p95)", _verdict(s.ok))
+        row(f"search {s.label}", s.stats, f"< {TARGET_SEARCH_MS:g} ms (p95)", _common.verdict(s.ok))
         lines.append(f"    -> {len(s.hits)} hit(s), {s.opened} of "
                      f"{r.log_files + 1 + len(r.topic_bytes)} files read")
     if r.search_cold is not None:
@@ -588,9 +578,9 @@ def report(r: Result) -> str:
         lines += ["", f"cProfile, {title}: most own time, per call"]
         lines += rows
     lines.append("")
-    lines.append(f"{_verdict(r.ok)}: memory section {_verdict(r.section_ok)} "
+    lines.append(f"{_common.verdict(r.ok)}: memory section {_common.verdict(r.section_ok)} "
                  f"(p95 {r.section.p95:.2f} ms < {TARGET_SECTION_MS:g} ms), search "
-                 f"{_verdict(r.search_ok)} (worst p95 "
+                 f"{_common.verdict(r.search_ok)} (worst p95 "
                  f"{max(s.stats.p95 for s in r.searches):.2f} ms < {TARGET_SEARCH_MS:g} ms)")
     lines.append(f"(bench ran in {r.real_s:.1f} s of real time)")
     return "\n".join(lines)

@@ -162,13 +162,7 @@ class Stats:
     samples: list[float]  # milliseconds, or seconds for start-ups
 
     def percentile(self, p: float) -> float:
-        """Linear interpolation between closest ranks (numpy's default method)."""
-        data = sorted(self.samples)
-        if not data:
-            return math.nan
-        rank = (len(data) - 1) * p / 100
-        low, high = math.floor(rank), math.ceil(rank)
-        return data[low] + (data[high] - data[low]) * (rank - low)
+        return _common.percentile(self.samples, p)
 
     @property
     def median(self) -> float:
@@ -430,10 +424,6 @@ def run(args: argparse.Namespace) -> Result:
 # -- the report --------------------------------------------------------------------------------
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def report(r: Result) -> str:
     nd = r.next_due
     lines = [
@@ -453,15 +443,15 @@ def report(r: Result) -> str:
                      f"{stats.max:>8.3f}{unit}  {target:<14} {verdict}")
 
     row(f"next_due(), {len(nd.samples):,} calls", nd, "ms", "< 1 ms (max)",
-        _verdict(r.next_due_ok))
+        _common.verdict(r.next_due_ok))
     lines.append(f"  {'  first call after load':<52} {r.next_due_first_ms:>8.3f}ms")
     row(f"create(..., durable=True), {r.ops} calls", r.create, "ms", "< 20 ms (p95)",
-        _verdict(r.create_ok))
-    row(f"delete(id), {r.ops} calls", r.delete, "ms", "< 20 ms (p95)", _verdict(r.delete_ok))
+        _common.verdict(r.create_ok))
+    row(f"delete(id), {r.ops} calls", r.delete, "ms", "< 20 ms (p95)", _common.verdict(r.delete_ok))
     row(f"start-up, warm (derived times stored), {len(r.warm.samples)} run(s)", r.warm, " s",
-        "< 1 s (max)", _verdict(r.warm_ok))
+        "< 1 s (max)", _common.verdict(r.warm_ok))
     row(f"start-up, cold (no nextDueAt: croniter), {len(r.cold.samples)} run(s)", r.cold, " s",
-        "< 1 s (max)", _verdict(r.cold_ok))
+        "< 1 s (max)", _common.verdict(r.cold_ok))
     row("tasks() (what CronList reads), 5 calls", r.tasks_ms, "ms", "-", "-")
     if r.fire_wanted:
         lines.append(
@@ -497,8 +487,8 @@ def report(r: Result) -> str:
         lines += ["", f"cProfile, {title}: most own time, per call"]
         lines += rows
     lines.append("")
-    lines.append(f"{_verdict(r.ok)}: " + ", ".join(
-        f"{name} {_verdict(ok)}" for name, ok in (
+    lines.append(f"{_common.verdict(r.ok)}: " + ", ".join(
+        f"{name} {_common.verdict(ok)}" for name, ok in (
             ("next_due", r.next_due_ok), ("create", r.create_ok), ("delete", r.delete_ok),
             ("warm start", r.warm_ok), ("cold start", r.cold_ok))))
     lines.append(f"(bench ran in {r.real_s:.1f} s of real time)")

@@ -21,9 +21,7 @@ import argparse
 import contextlib
 import gc
 import json
-import math
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench import _common  # noqa: E402
 from kairos_desktop.control.client import ControlClient  # noqa: E402
 from kairos_desktop.errors import KairosError, NotRunningError  # noqa: E402
 from kairos_desktop.home import Home  # noqa: E402
@@ -65,13 +64,7 @@ class Stats:
     samples_ms: list[float]
 
     def percentile(self, p: float) -> float:
-        """Linear interpolation between closest ranks (numpy's default method)."""
-        data = sorted(self.samples_ms)
-        if not data:
-            return math.nan
-        rank = (len(data) - 1) * p / 100
-        low, high = math.floor(rank), math.ceil(rank)
-        return data[low] + (data[high] - data[low]) * (rank - low)
+        return _common.percentile(self.samples_ms, p)
 
     def line(self) -> str:
         if not self.samples_ms:
@@ -289,14 +282,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # SIGTERM (a CI timeout) unwinds like Ctrl+C, so the engine subprocess is still stopped.
-    signal.signal(signal.SIGTERM, _terminate)
+    _common.unwind_on_sigterm()
     if args.n < 1 or args.n_cli < 0:
         print("wake_latency: --n must be at least 1 and --n-cli at least 0", file=sys.stderr)
         return 2
