@@ -80,11 +80,6 @@ def next_fire(expr: str, after: datetime) -> datetime:
     return next_fires(expr, after, 1)[0]
 
 
-def period_seconds(expr: str, slot: datetime) -> float:
-    """Seconds from `slot` to the following match (the period the jitter is a share of)."""
-    return seconds_between(slot, next_fire(expr, slot))
-
-
 def _fraction(task_id: str) -> float:
     """A number in [0, 1) fixed for a task id: the same task jitters the same way every run."""
     digest = hashlib.sha256(task_id.encode()).digest()
