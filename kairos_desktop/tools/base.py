@@ -102,9 +102,12 @@ class ToolRegistry:
     def __init__(self, tools: list[Tool[Any]]) -> None:
         self._tools = {t.name: t for t in tools}
         self._providers: list[ToolProvider] = []
+        # The typed tools' schemas, built once: definitions() runs on every model call.
+        self._static: list[dict[str, Any]] | None = None
 
     def add(self, tool: Tool[Any]) -> None:
         self._tools[tool.name] = tool
+        self._static = None
 
     def add_provider(self, provider: ToolProvider) -> None:
         self._providers.append(provider)
@@ -114,8 +117,9 @@ class ToolRegistry:
         return list(self._tools) + [d["name"] for p in self._providers for d in p.definitions()]
 
     def definitions(self) -> list[dict[str, Any]]:
-        static = [t.definition() for t in self._tools.values()]
-        return static + [d for p in self._providers for d in p.definitions()]
+        if self._static is None:
+            self._static = [t.definition() for t in self._tools.values()]
+        return [*self._static, *(d for p in self._providers for d in p.definitions())]
 
     async def call(self, ctx: ToolContext, name: str, raw_input: Any) -> ToolResult:
         tool = self._tools.get(name)
