@@ -154,17 +154,13 @@ class AssistantLoop:
         await self._clock.wait(self.queue.arrived, timeout)
 
     def _schedule_sleep(self, seconds: float | None) -> None:
+        """After a model turn: sleep `seconds`, or until an arrival when None."""
         if seconds is None:
             self._deadline = None
-            self._set_state(self.status.state if self._model is None else "sleeping",
-                            self.status.detail if self._model is None else "")
+            self._set_state("sleeping")
             return
         self._deadline = self._clock.monotonic() + seconds
-        until = add_seconds(self._clock.now(), seconds)
-        if self._model is None:
-            self._set_state(self.status.state, self.status.detail, until)
-        else:
-            self._set_state("sleeping", "", until)
+        self._set_state("sleeping", "", add_seconds(self._clock.now(), seconds))
 
     def clamp_sleep(self, requested: float | None) -> float | None:
         """Seconds to sleep for a Sleep request (None: no Sleep was called); None = until an
