@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,9 @@ from .atomic import atomic_write_text
 from .errors import SettingsError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+# Anthropic model ids: "claude-" then lowercase words, digits, dots and dashes
+# (claude-sonnet-5-5, claude-opus-4-1-20250805, claude-3-5-haiku-latest).
+MODEL_PATTERN = r"^claude-[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 
 
 class QuietHours(BaseModel):
@@ -67,7 +71,7 @@ class Settings(BaseModel):
     auto_dream_enabled: bool = True
     channels_enabled: bool = False
     allowed_channel_plugins: list[str] = Field(default_factory=list)
-    model: str = Field(DEFAULT_MODEL, min_length=1)
+    model: str = DEFAULT_MODEL
     inbox_dir: str | None = None
     notifications_enabled: bool = True
     notify_statuses: list[Literal["normal", "proactive"]] = Field(
@@ -105,6 +109,13 @@ class Settings(BaseModel):
     # A dream that would shrink memory by more than this share stops and asks the user.
     dream_max_delete_share: float = Field(0.2, ge=0, le=1)
     dream_max_turns: int = Field(40, ge=1, le=500)
+    # RunCommand: off by default; when on, every call waits for the user's Allow unless the
+    # command starts with an allowlisted prefix. No answer within the timeout = denied.
+    run_command_enabled: bool = False
+    run_command_allowlist: list[str] = Field(default_factory=list)
+    approval_timeout_seconds: int = Field(120, ge=5, le=24 * 3600)
+    run_command_timeout_seconds: int = Field(60, ge=1, le=3600)
+    run_command_max_output_bytes: int = Field(32_000, ge=1_000, le=1_000_000)
 
     @field_validator("time_zone")
     @classmethod
@@ -116,6 +127,14 @@ class Settings(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
                              "'Europe/Paris'") from None
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _looks_like_a_model_id(cls, value: str) -> str:
+        if not re.fullmatch(MODEL_PATTERN, value):
+            raise ValueError(f"{value!r} is not an Anthropic model id; use one like "
+                             f"{DEFAULT_MODEL!r} or 'claude-opus-4-1-20250805'")
         return value
 
     @field_validator("max_sleep_duration_ms")

@@ -231,7 +231,7 @@ class DesktopApp:
                 for item in items]
 
     def _open(self, path: Path) -> None:
-        from .opener import open_path
+        from ..opener import open_path
 
         open_path(path)
 
@@ -250,7 +250,7 @@ class DesktopApp:
         self.open()
 
     def _reveal(self, notification: Notification) -> None:
-        from .opener import show_in_folder
+        from ..opener import show_in_folder
 
         item = next((i for i in self.engine.inbox.items() if i["id"] == notification.ref), None)
         if item is not None:
