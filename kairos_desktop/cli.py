@@ -18,12 +18,17 @@ import signal
 import sys
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text
 from .control.client import ControlClient
-from .errors import ControlAPIError, HomeLockedError, KairosError, NotRunningError, SettingsError
+from .errors import (
+    ApiKeyError,
+    ControlAPIError,
+    HomeLockedError,
+    KairosError,
+    NotRunningError,
+    SettingsError,
+)
 from .home import Home
 
 
@@ -646,24 +651,43 @@ def cmd_key_set(home: Home, args: argparse.Namespace) -> int:
         key = getpass.getpass("Anthropic API key (input hidden): ")
     else:
         key = sys.stdin.readline()
-    key = key.strip()
-    if not key:
-        print("kairos: no key given; nothing changed", file=sys.stderr)
-        return 2
+    try:
+        client = ControlClient.for_home(home)
+    except NotRunningError:
+        client = None
+    if client is not None:  # the running app stores it and uses it at once
+        try:
+            info = client.request("PUT", "/api/key", {"key": key})["apiKey"]
+        except ControlAPIError as exc:
+            print(f"kairos: {exc}; nothing changed", file=sys.stderr)
+            return 2
+        print(f"key {info['hint']} stored in the {_where(info['source'])}; in use now")
+        return 0
     home.ensure()
-    home.secrets_dir.mkdir(mode=0o700, exist_ok=True)
-    atomic_write_text(home.api_key_file, key + "\n", mode=0o600)
-    print(f"key stored in {home.api_key_file} (mode 0600); restart kairos to use it")
+    try:
+        source = home.api_keys().save(key)
+    except ApiKeyError as exc:
+        print(f"kairos: {exc}; nothing changed", file=sys.stderr)
+        return 2
+    print(f"key stored in the {_where(source)}; kairos uses it from its next start")
     return 0
 
 
+def _where(source: str) -> str:
+    return {"keyring": "OS keyring", "file": "home's secrets/ folder (mode 0600)",
+            "env": "environment (ANTHROPIC_API_KEY)"}.get(source, source)
+
+
 def cmd_key_clear(home: Home, args: argparse.Namespace) -> int:
-    path: Path = home.api_key_file
-    if path.exists():
-        path.unlink()
+    try:
+        client = ControlClient.for_home(home)
+    except NotRunningError:
+        client = None
+    if client is not None:
+        client.request("DELETE", "/api/key")
         print("stored key removed")
-    else:
-        print("no stored key")
+        return 0
+    print("stored key removed" if home.api_keys().clear() else "no stored key")
     return 0
 
 

@@ -11,19 +11,19 @@ import sys
 from typing import Any
 
 from .home import Home
-from .model import resolve_api_key
 from .settings import load_settings
 
 
 def diagnose(home: Home) -> dict[str, Any]:
     loaded = load_settings(home.settings_file)
+    key = home.api_keys().info()
     report: dict[str, Any] = {
         "home": str(home.root),
         "python": sys.version.split()[0],
         "platform": sys.platform,
         "display": os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "none",
-        "apiKey": "present" if resolve_api_key(home.api_key_file) else
-                  "missing: set ANTHROPIC_API_KEY or run `kairos key set`",
+        "apiKey": (f"present ({key.hint}, from {key.source})" if key.set else
+                   "missing: set ANTHROPIC_API_KEY or run `kairos key set`"),
         "model": loaded.settings.model,
         "settingsProblems": loaded.problems or "none",
     }

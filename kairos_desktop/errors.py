@@ -69,3 +69,22 @@ class TaskLimitError(KairosError):
 
 class MemoryLimitError(KairosError):
     """A memory write would break a limit (index size, topic size) or is ambiguous."""
+
+
+class ApiKeyError(KairosError):
+    """A pasted API key that cannot be right (empty, spaces, too short)."""
+
+
+class ApprovalNotFoundError(KairosError):
+    """A decision names an approval request this process never made (or made before a restart,
+    which denies every pending one)."""
+
+
+class ApprovalClosedError(KairosError):
+    """A decision came for an approval request that was already decided or has expired.
+
+    `state` is what it ended as: "allowed", "denied" or "expired"."""
+
+    def __init__(self, message: str, *, state: str) -> None:
+        super().__init__(message)
+        self.state = state

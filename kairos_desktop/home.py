@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from platformdirs import user_data_dir, user_downloads_dir
 
@@ -27,6 +27,10 @@ def default_home() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(user_data_dir("kairos", appauthor=False))
+
+
+if TYPE_CHECKING:
+    from .keys import ApiKeyStore
 
 
 class Home:
@@ -45,6 +49,11 @@ class Home:
     lock_file = property(lambda self: self.root / "run" / "instance.lock")
     secrets_dir = property(lambda self: self.root / "secrets")
     api_key_file = property(lambda self: self.root / "secrets" / "anthropic_api_key")
+
+    def api_keys(self) -> ApiKeyStore:
+        from .keys import ApiKeyStore
+
+        return ApiKeyStore(self.api_key_file, account=str(self.root))
 
     def ensure(self) -> Home:
         for folder in (self.root, self.sessions_dir, self.memory_dir / "topics", self.logs_dir,

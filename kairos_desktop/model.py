@@ -49,13 +49,12 @@ class ModelReply:
 
 
 def resolve_api_key(key_file: Path | None = None) -> str | None:
-    """ANTHROPIC_API_KEY wins; else the key saved with `kairos key set` in the home."""
-    key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
-    if key:
-        return key
-    if key_file is not None and key_file.exists():
-        return key_file.read_text(encoding="utf-8").strip() or None
-    return None
+    """ANTHROPIC_API_KEY wins; else the key saved in the OS keyring or the home's key file."""
+    if key_file is None:
+        return os.environ.get("ANTHROPIC_API_KEY", "").strip() or None
+    from .keys import ApiKeyStore
+
+    return ApiKeyStore(key_file, account=str(key_file.parent.parent)).load()[0]
 
 
 class ModelClient:

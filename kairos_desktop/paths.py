@@ -64,3 +64,18 @@ class FolderPolicy:
 
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+def shipped_dir(name: str, *, env: str, marker: str) -> Path | None:
+    """A folder that ships beside the package (assets/, ui/): $`env`, a PyInstaller bundle's
+    copy, or the checkout's; the first that holds `marker`."""
+    import os
+    import sys
+
+    bundle = getattr(sys, "_MEIPASS", None)
+    candidates = [os.environ.get(env), bundle and str(Path(bundle) / name),
+                  str(Path(__file__).resolve().parents[1] / name)]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / marker).exists():
+            return Path(candidate).resolve()
+    return None

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .approvals import Approvals
 from .clock import Clock, SystemClock, local_zone
 from .delivery.deliveries import Deliveries
 from .delivery.inbox import Inbox
@@ -26,21 +27,30 @@ from .home import Home, HomeLock
 from .integrations.channels import ChannelManager
 from .integrations.folders import FolderWatcher
 from .integrations.github import PRSubscriptions, resolve_token
+from .keys import KeyInfo, key_hint
 from .loop import AssistantLoop
 from .memory.daily_log import DailyLog
 from .memory.dream import AutoDream
 from .memory.files import MemoryFiles
-from .model import ModelClient, resolve_api_key
+from .model import ModelClient
 from .paths import FolderPolicy
 from .queue import InboundItem, InboundQueue
 from .scheduler.runtime import Scheduler
-from .settings import Settings, env_flag, load_settings, update_settings_file
+from .settings import (
+    Settings,
+    check_writable_folder,
+    env_flag,
+    load_settings,
+    update_settings_file,
+)
 from .status import EngineStatus
 from .store import Store
 from .tools import ToolRegistry, core_tools
 from .tools.base import ToolProvider
+from .tools.commands import run_command_provider
 from .transcript import Transcript, latest_session_id, new_session_id
 from .usage import UsageLedger
+from .views import USER_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +101,9 @@ class Engine:
         """Validate and write `changes`, then apply them; SettingsError names a bad key."""
         if not self.started:
             raise SettingsError("the engine is not running")
+        inbox = changes.get("inboxDir", changes.get("inbox_dir", ...))
+        if isinstance(inbox, str) and inbox.strip():
+            check_writable_folder(Path(inbox).expanduser(), key="inboxDir")
         self._settings = update_settings_file(self.home.settings_file, changes)
         self.inbox.folder = self.inbox_dir()
         self.inbox.max_bytes = self._settings.max_inbox_file_bytes
@@ -155,10 +168,9 @@ class Engine:
         session_id = session_id or new_session_id(self.clock.now())
         self.transcript = Transcript.open(self.home.sessions_dir, session_id)
         self.deliveries.session_id = session_id
-        api_key = self._api_key or resolve_api_key(self.home.api_key_file)
-        self._model = (ModelClient(api_key, base_url=self._base_url,
-                                   max_retries=self._model_max_retries,
-                                   timeout=self._model_timeout) if api_key else None)
+        self.keys = self.home.api_keys()
+        api_key = self._api_key or self.keys.load()[0]
+        self._model = self._model_client(api_key)
         self.tools = ToolRegistry(core_tools())
         self.memory = MemoryFiles(self.home.memory_dir)
         zone = self.clock.now().tzinfo
@@ -181,6 +193,11 @@ class Engine:
             notify_user=lambda text: self.deliveries.message(text, "system"))
         self.tools.add_provider(ToolProvider(self.channels.tool_definitions,
                                              self.channels.call_tool))
+        self.approvals = Approvals(clock=self.clock, daily_log=self.daily_log, bus=self.bus,
+                                   notify=self.deliveries.notify, settings=lambda: self._settings)
+        self.tools.add_provider(run_command_provider(
+            approvals=self.approvals, settings=lambda: self._settings,
+            workspace=self.home.workspace_dir, daily_log=self.daily_log))
         self.folders = FolderWatcher(
             folders=self._settings.watched_folders, put=self.queue.put, clock=self.clock,
             debounce_seconds=self._settings.folder_debounce_seconds, daily_log=self.daily_log,
@@ -263,6 +280,7 @@ class Engine:
             return
         self.heartbeat.stop()
         self.scheduler.stop()
+        self.approvals.cancel_all("the app is stopping")
         await self.dream.stop()
         await self.subscriptions.stop()
         await self.channels.stop()
@@ -295,6 +313,46 @@ class Engine:
         await self.clock.wait(self.stop_requested, exit_after)
         await self.stop()
 
+    # -- the API key -------------------------------------------------------------------------
+
+    def _model_client(self, api_key: str | None) -> ModelClient | None:
+        if not api_key:
+            return None
+        return ModelClient(api_key, base_url=self._base_url, max_retries=self._model_max_retries,
+                           timeout=self._model_timeout)
+
+    def key_info(self) -> KeyInfo:
+        if self._api_key:
+            return KeyInfo(True, "env", key_hint(self._api_key))
+        return self.keys.info()
+
+    def set_api_key(self, key: str) -> KeyInfo:
+        """Store the key (keyring or 0600 file) and use it from the next model call."""
+        source = self.keys.save(key)
+        self._use_key(self.keys.load()[0])
+        self.daily_log.append("settings", f"API key saved ({source})")
+        return self.key_info()
+
+    def clear_api_key(self) -> KeyInfo:
+        self.keys.clear()
+        self._use_key(self._api_key or self.keys.load()[0])
+        self.daily_log.append("settings", "stored API key removed")
+        return self.key_info()
+
+    def _use_key(self, api_key: str | None) -> None:
+        # A turn in flight keeps the client it started with; the next call uses the new one.
+        self._model = self._model_client(api_key)
+        self.heartbeat._model = self._model
+        self.dream._model = self._model
+        if self._model is None:
+            self.status.state = "no_api_key"
+            self.status.detail = ("no Anthropic API key: set ANTHROPIC_API_KEY or run "
+                                  "`kairos key set`")
+        elif self.status.state == "no_api_key":
+            self.status.state, self.status.detail = "sleeping", ""
+        self.bus.publish("state", **self.status.to_dict())
+        self.heartbeat.wake_now()
+
     # -- what clients do ---------------------------------------------------------------------
 
     def send(self, text: str, *, kind: str = "user", source: str = "user",
@@ -304,7 +362,16 @@ class Engine:
         self.queue.put(item)
         if kind == "user":
             self.heartbeat.mark_interaction()
+            self.store.insert(USER_MESSAGES, {"id": item.id, "text": text,
+                                              "createdAt": item.created_at})
+            self.bus.publish("inbound", id=item.id, kind=kind, text=text, source=source,
+                             createdAt=item.created_at)
         return item
+
+    def set_panel_focused(self, focused: bool) -> None:
+        """The panel has the user's focus: they are present (SendUserMessage over pushes)."""
+        if focused:
+            self.heartbeat.mark_interaction()
 
     def pause(self) -> None:
         """The tray's Pause: no ticks, no model calls; tasks are held and caught up on resume."""
@@ -330,8 +397,10 @@ class Engine:
                 data[key] = provider()
             except Exception as exc:  # an outer layer's trouble must not break status
                 data[key] = {"error": repr(exc)}
-        data.update(running=self.started, home=str(self.home.root), paused=self.heartbeat.paused,
+        data.update(assistantName=self._settings.assistant_name,
+                    running=self.started, home=str(self.home.root), paused=self.heartbeat.paused,
                     queued=len(self.queue), usageToday=self.usage.day(),
+                    approvalsPending=len(self.approvals.pending()),
                     apiKey=self._model is not None, model=self._settings.model,
                     settingsProblems=list(self.settings_problems))
         return data

@@ -182,7 +182,8 @@ def _alias_for(loc: tuple[Any, ...]) -> str:
 
 def _describe(err: dict[str, Any]) -> str:
     key = ".".join([_alias_for(err["loc"][:1]), *map(str, err["loc"][1:])]) if err["loc"] else ""
-    return f"{key}: {err['msg']}" if key else err["msg"]
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{key}: {message}" if key else message
 
 
 def load_settings(path: Path) -> LoadedSettings:
@@ -278,7 +279,13 @@ def update_settings_file(path: Path, changes: dict[str, Any]) -> Settings:
         settings = Settings.model_validate(check)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = _alias_for(err["loc"][:1]) if err["loc"] else next(iter(changes))
+        if err["loc"]:
+            key = _alias_for(err["loc"][:1])
+            raise SettingsError(f"invalid value for {_describe(err)}", key=key) from exc
+        # A rule across fields (the sleep bounds): name the field the user just changed.
+        named = [by_any_name[k] for k in changes]
+        key = next((k for k in ("maxSleepDurationMs", "minSleepDurationMs") if k in named),
+                   named[0])
         raise SettingsError(f"invalid value for {key}: {_describe(err)}", key=key) from exc
     atomic_write_text(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
     return settings
@@ -286,3 +293,18 @@ def update_settings_file(path: Path, changes: dict[str, Any]) -> Settings:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_writable_folder(folder: Path, *, key: str) -> None:
+    """Make `folder` (and its parents) and prove a file can be written in it; SettingsError
+    naming `key` says why not."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".kairos-write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(f"{key}: cannot write in {folder} ({reason}); choose a folder you "
+                            "can write to", key=key) from None

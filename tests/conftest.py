@@ -30,6 +30,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                  "KAIROS_DISABLE_CRON", "KAIROS_DISABLE_DREAM"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DOWNLOAD_DIR", str(tmp_path / "Downloads"))
+    # Never the user's real keyring: tests that want one set a backend of their own.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
 @pytest.fixture

@@ -159,12 +159,12 @@ def test_without_a_key_the_app_runs_and_says_what_it_needs(
 def test_key_set_stores_the_key_privately_and_the_next_run_uses_it(
         env: dict[str, str], home: Home, fake: FakeAnthropic) -> None:
     no_key = {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}
-    result = kairos(no_key, "key", "set", stdin="sk-ant-test-123\n")
+    result = kairos(no_key, "key", "set", stdin="sk-ant-test-1234567890abcdef\n")
     assert result.returncode == 0
     assert oct(home.api_key_file.stat().st_mode & 0o777) == "0o600"
     run = kairos(no_key, "run", "--headless", "--exit-after", "2")
     assert run.returncode == 0, run.stderr
-    assert fake.history[0].headers["authorization"] == "Bearer sk-ant-test-123"
+    assert fake.history[0].headers["authorization"] == "Bearer sk-ant-test-1234567890abcdef"
 
 
 def test_logs_and_inbox_show_what_happened(env: dict[str, str], home: Home,

@@ -3,7 +3,13 @@
 The token is written with the port in run/control.json (mode 0600), so only the user's own
 processes can read it. Every request must carry it; a request whose Host header is not this
 server's loopback address is refused (DNS rebinding); no CORS headers are ever sent, so a web page
-in a browser cannot read any answer.
+in a browser cannot read any answer, and a request that says it comes from another origin is
+refused before it does anything.
+
+The panel page is served here too: `/?token=...` gives the page (the token may ride in the query
+string only on GETs, because EventSource cannot set headers), `/ui/*` its static files, which
+hold no data and need no token. Every answer carries a CSP that allows only this origin's
+scripts, styles and connections, and no referrer, so the token never leaves in a Referer.
 """
 
 from __future__ import annotations
@@ -13,17 +19,40 @@ import contextlib
 import json
 import os
 import secrets
+from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .. import views
 from ..atomic import atomic_write_text
-from ..errors import InvalidCronError, KairosError, SettingsError, TaskLimitError
+from ..errors import (
+    ApiKeyError,
+    ApprovalNotFoundError,
+    InvalidCronError,
+    KairosError,
+    SettingsError,
+    TaskLimitError,
+)
+from ..opener import open_path, show_in_folder
+from ..paths import shipped_dir
+from ..scheduler.describe import describe_cron
+from ..scheduler.rules import next_fires, validate_cron
 from . import TOKEN_HEADER
 
 if TYPE_CHECKING:
     from ..runtime import Engine
 
+# Only this origin's scripts, styles, images and connections; no inline script, no plugins.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
+STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
+                ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
+NO_TOKEN_PAGE = """<!doctype html><meta charset="utf-8"><title>Kairos</title>
+<h1>This page needs its key</h1>
+<p>Open the panel from the tray icon (Open…), or use the address that <code>kairos status
+--panel-url</code> prints: it carries the token of this run.</p>"""
 
 
 class ControlServer:
@@ -41,6 +70,22 @@ class ControlServer:
     async def start(self) -> None:
         app = web.Application(middlewares=[self._guard], client_max_size=1 << 20)
         routes = [
+            web.get("/", self._page),
+            web.get("/ui/{name}", self._static),
+            web.put("/api/key", self._key_set),
+            web.delete("/api/key", self._key_clear),
+            web.get("/api/chat", self._chat),
+            web.get("/api/transcript", self._transcript),
+            web.post("/api/inbox/{item_id}/open", self._inbox_open),
+            web.post("/api/inbox/{item_id}/reveal", self._inbox_reveal),
+            web.post("/api/messages/{message_id}/read", self._message_read),
+            web.get("/api/cron/describe", self._cron_describe),
+            web.get("/api/log", self._log),
+            web.get("/api/memory", self._memory),
+            web.get("/api/approvals", self._approvals),
+            web.post("/api/approvals/{approval_id}", self._approval_decide),
+            web.post("/api/presence", self._presence),
+            web.post("/api/panel/ready", self._panel_ready),
             web.get("/api/status", self._status),
             web.post("/api/send", self._send),
             web.get("/api/messages", self._messages),
@@ -90,19 +135,49 @@ class ControlServer:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await self._checked(request, handler)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    async def _checked(self, request: web.Request, handler: Any) -> web.StreamResponse:
         allowed_hosts = {f"{self.host}:{self.port}", f"localhost:{self.port}"}
         if request.host not in allowed_hosts:
             return _error(403, f"Host {request.host!r} is not allowed; use {self.url}")
         origin = request.headers.get("Origin")
         if origin is not None and origin not in {f"http://{h}" for h in allowed_hosts}:
             return _error(403, "cross-origin requests are not allowed")
+        if request.path.startswith("/ui/"):
+            return await handler(request)
         supplied = request.headers.get(TOKEN_HEADER, "")
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             supplied = supplied or auth[7:]
+        if not supplied and request.method == "GET":
+            supplied = request.query.get("token", "")
         if not secrets.compare_digest(supplied.encode(), self.token.encode()):
+            if request.path == "/":
+                return web.Response(status=401, text=NO_TOKEN_PAGE, content_type="text/html")
             return _error(401, "missing or wrong control token (see run/control.json)")
         return await handler(request)
+
+    # -- the page ----------------------------------------------------------------------------
+
+    async def _page(self, _: web.Request) -> web.StreamResponse:
+        return await self._static_file("index.html")
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        return await self._static_file(request.match_info["name"])
+
+    async def _static_file(self, name: str) -> web.StreamResponse:
+        folder = ui_dir()
+        path = (folder / name).resolve() if folder else None
+        if path is None or path.parent != folder or not path.is_file() \
+                or path.suffix not in STATIC_TYPES:
+            return _error(404, f"no such file: /ui/{name}")
+        return web.Response(body=path.read_bytes(), content_type=STATIC_TYPES[path.suffix],
+                            headers={"Cache-Control": "no-cache"})
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -131,7 +206,8 @@ class ControlServer:
 
     async def _settings(self, _: web.Request) -> web.Response:
         return web.json_response({"settings": self.engine.settings.to_json_dict(),
-                                  "problems": self.engine.settings_problems})
+                                  "problems": self.engine.settings_problems,
+                                  "apiKey": self.engine.key_info().to_dict()})
 
     async def _settings_patch(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -170,7 +246,7 @@ class ControlServer:
         return web.json_response({"ok": True, "stopping": True})
 
     async def _tasks(self, _: web.Request) -> web.Response:
-        return web.json_response([t.public() for t in self.engine.scheduler.tasks()])
+        return web.json_response([_task_view(t) for t in self.engine.scheduler.tasks()])
 
     async def _task_add(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -184,21 +260,25 @@ class ControlServer:
                 durable=bool(body.get("durable", True)))
         except (InvalidCronError, TaskLimitError) as exc:
             return _error(400, str(exc))
-        return web.json_response(task.public(), status=201)
+        self.engine.bus.publish("tasks", created=task.id)
+        return web.json_response(_task_view(task), status=201)
 
     async def _task_delete(self, request: web.Request) -> web.Response:
         try:
             task = self.engine.scheduler.delete(request.match_info["task_id"])
         except InvalidCronError as exc:
             return _error(404, str(exc))
+        self.engine.bus.publish("tasks", deleted=task.id)
         return web.json_response(task.public())
 
     async def _subscriptions(self, _: web.Request) -> web.Response:
         return web.json_response(self.engine.subscriptions.list())
 
     async def _dream(self, _: web.Request) -> web.Response:
-        dream = self.engine.dream
-        return web.json_response({"state": dream.state.to_dict(), "runs": dream.runs()})
+        settings = self.engine.settings
+        return web.json_response(views.dream_info(
+            self.engine.dream, now=self.engine.clock.now(), min_hours=settings.dream_min_hours,
+            max_turns=settings.dream_max_turns))
 
     async def _dream_start(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -215,6 +295,109 @@ class ControlServer:
         except KairosError as exc:
             return _error(409, str(exc))
         return web.json_response({"undone": run_id})
+
+    # -- panel ---------------------------------------------------------------------------------
+
+    async def _key_set(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        key = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(key, str):
+            return web.json_response({"error": 'PUT /api/key needs {"key": "sk-ant-..."}',
+                                      "key": "apiKey"}, status=400)
+        try:
+            info = self.engine.set_api_key(key)
+        except ApiKeyError as exc:
+            return web.json_response({"error": str(exc), "key": "apiKey"}, status=400)
+        return web.json_response({"apiKey": info.to_dict()})
+
+    async def _key_clear(self, _: web.Request) -> web.Response:
+        return web.json_response({"apiKey": self.engine.clear_api_key().to_dict()})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        engine = self.engine
+        return web.json_response(views.chat(engine.outbox, engine.store, engine.inbox.items(),
+                                            _int_param(request, "limit", 100)))
+
+    async def _transcript(self, request: web.Request) -> web.Response:
+        return web.json_response(views.transcript_entries(self.engine.transcript,
+                                                          _int_param(request, "limit", 30)))
+
+    def _inbox_item(self, request: web.Request) -> dict[str, Any] | None:
+        wanted = request.match_info["item_id"]
+        return next((i for i in self.engine.inbox.items() if i["id"] == wanted), None)
+
+    async def _inbox_open(self, request: web.Request) -> web.Response:
+        item = self._inbox_item(request)
+        if item is None:
+            return _error(404, "no inbox item with that id")
+        if not Path(item["path"]).exists():
+            return _error(410, f"{item['path']} is gone (moved or deleted)")
+        open_path(Path(item["path"]))
+        self.engine.inbox.mark_read(item["id"])
+        self.engine.bus.publish("inbox", id=item["id"], read=True)
+        return web.json_response({"ok": True})
+
+    async def _inbox_reveal(self, request: web.Request) -> web.Response:
+        item = self._inbox_item(request)
+        if item is None:
+            return _error(404, "no inbox item with that id")
+        show_in_folder(Path(item["path"]))
+        return web.json_response({"ok": True})
+
+    async def _message_read(self, request: web.Request) -> web.Response:
+        if not self.engine.outbox.mark_read(request.match_info["message_id"]):
+            return _error(404, "no message with that id")
+        return web.json_response({"ok": True})
+
+    async def _cron_describe(self, request: web.Request) -> web.Response:
+        expr = request.query.get("cron", "")
+        try:
+            text = describe_cron(expr)
+            fires = next_fires(validate_cron(expr), self.engine.clock.now(), 3)
+        except InvalidCronError as exc:
+            return web.json_response({"valid": False, "error": str(exc)})
+        return web.json_response({"valid": True, "text": text,
+                                  "next": [f.isoformat(timespec="minutes") for f in fires]})
+
+    async def _log(self, request: web.Request) -> web.Response:
+        raw = request.query.get("date") or self.engine.clock.now().date().isoformat()
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            return _error(400, f"date {raw!r} is not a day like 2026-11-22")
+        return web.json_response(views.log_entries(self.engine.daily_log, day,
+                                                   request.query.get("q", "").strip()))
+
+    async def _memory(self, _: web.Request) -> web.Response:
+        return web.json_response(views.memory_snapshot(self.engine.memory))
+
+    async def _approvals(self, _: web.Request) -> web.Response:
+        return web.json_response(self.engine.approvals.pending())
+
+    async def _approval_decide(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        decision = body.get("decision") if isinstance(body, dict) else None
+        if decision not in ("allow", "deny"):
+            return _error(400, 'POST /api/approvals/{id} needs {"decision": "allow" | "deny"}')
+        try:
+            result = self.engine.approvals.decide(request.match_info["approval_id"],
+                                                  decision == "allow", by="panel")
+        except ApprovalNotFoundError as exc:
+            return _error(404, str(exc))
+        except KairosError as exc:
+            return _error(409, str(exc))
+        return web.json_response(result)
+
+    async def _presence(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        self.engine.set_panel_focused(bool(body.get("focused")) if isinstance(body, dict)
+                                      else False)
+        return web.json_response({"ok": True})
+
+    async def _panel_ready(self, _: web.Request) -> web.Response:
+        self.engine.bus.publish("panel", ready=True,
+                                at=self.engine.clock.now().isoformat(timespec="milliseconds"))
+        return web.json_response({"ok": True})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
@@ -236,6 +419,20 @@ class ControlServer:
         finally:
             unsubscribe()
         return response
+
+
+def ui_dir() -> Path | None:
+    """The page's folder: $KAIROS_UI, a PyInstaller bundle's ui/, or the checkout's ui/."""
+    return shipped_dir("ui", env="KAIROS_UI", marker="index.html")
+
+
+def _task_view(task: Any) -> dict[str, Any]:
+    data = task.public()
+    try:
+        data["description"] = describe_cron(task.cron)
+    except InvalidCronError:
+        data["description"] = "(not a valid cron expression)"
+    return data
 
 
 def _error(status: int, message: str) -> web.Response:

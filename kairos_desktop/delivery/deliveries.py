@@ -45,7 +45,7 @@ class Deliveries:
         self._bus.publish("message", **record)
         settings = self._settings()
         if settings.notifications_enabled and status in settings.notify_statuses:
-            await self._notify(Notification(settings.assistant_name, text, "message", record["id"],
+            await self.notify(Notification(settings.assistant_name, text, "message", record["id"],
                                             urgent=status == "system"))
         return record
 
@@ -61,7 +61,7 @@ class Deliveries:
         record = self.file_record(raw_path, title)
         settings = self._settings()
         if settings.notifications_enabled:
-            await self._notify(Notification(
+            await self.notify(Notification(
                 f"{settings.assistant_name}: new file", record["title"], "file", record["id"]))
         return record
 
@@ -70,9 +70,10 @@ class Deliveries:
         if not self._settings().notifications_enabled:
             self._log.append("notification", "not shown: notificationsEnabled is off")
             return False
-        return await self._notify(Notification(title, body, "push", urgent=True))
+        return await self.notify(Notification(title, body, "push", urgent=True))
 
-    async def _notify(self, notification: Notification) -> bool:
+    async def notify(self, notification: Notification) -> bool:
+        """Through the policy to the backend; the event says whether it was shown."""
         try:
             shown = await self.notifier.notify(notification)
         except Exception as exc:  # a broken backend must not lose the message: it is stored

@@ -6,12 +6,12 @@ install still shows a tray icon rather than crashing."""
 
 from __future__ import annotations
 
-import os
-import sys
 from functools import cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from ..paths import shipped_dir
 
 STATES = ("sleeping", "working", "dreaming", "paused", "attention", "offline", "error")
 FALLBACK_COLOURS = {"sleeping": "#3b5b92", "working": "#2e9d52", "dreaming": "#7d4bc2",
@@ -20,13 +20,7 @@ FALLBACK_COLOURS = {"sleeping": "#3b5b92", "working": "#2e9d52", "dreaming": "#7
 
 
 def assets_dir() -> Path | None:
-    candidates = [os.environ.get("KAIROS_ASSETS"),
-                  getattr(sys, "_MEIPASS", None) and str(Path(sys._MEIPASS) / "assets"),
-                  str(Path(__file__).resolve().parents[2] / "assets")]
-    for candidate in candidates:
-        if candidate and Path(candidate, "icons").is_dir():
-            return Path(candidate)
-    return None
+    return shipped_dir("assets", env="KAIROS_ASSETS", marker="icons")
 
 
 @cache

@@ -1,0 +1,165 @@
+"""The approval broker: an action the model asks for waits here until the user allows or denies it.
+
+A request is announced three ways at once (the event bus, so the panel shows it; a notification
+with Allow and Deny buttons; the daily log) and ends one way: the user's decision from the panel,
+the notification or the CLI, or the timeout (approvalTimeoutSeconds, waited on the injected clock),
+which denies it. Silence never means yes. Every outcome and its reason is logged.
+
+Pending requests live in memory only: a restart (or `cancel_all` at engine stop) denies them, and
+a decision that arrives afterwards is told the request no longer exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .clock import Clock, add_seconds
+from .delivery.notifier import Notification
+from .errors import ApprovalClosedError, ApprovalNotFoundError
+from .events import EventBus
+from .memory.daily_log import DailyLog
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+ApprovalState = Literal["pending", "allowed", "denied", "expired"]
+# Closed requests remembered so a late decision is told "already decided" rather than "unknown".
+CLOSED_KEPT = 200
+
+
+@dataclass
+class ApprovalDecision:
+    allowed: bool
+    reason: str
+    approval_id: str
+
+
+@dataclass
+class _Request:
+    record: dict[str, Any]
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: str = ""
+
+    @property
+    def state(self) -> ApprovalState:
+        return self.record["state"]  # type: ignore[no-any-return]
+
+
+class Approvals:
+    """Requests waiting for the user, and the decisions that close them."""
+
+    def __init__(self, *, clock: Clock, daily_log: DailyLog, bus: EventBus,
+                 notify: Callable[[Notification], Awaitable[bool]],
+                 settings: Callable[[], Settings]) -> None:
+        self._clock = clock
+        self._log = daily_log
+        self._bus = bus
+        self._notify = notify
+        self._settings = settings
+        self._pending: dict[str, _Request] = {}
+        self._closed: OrderedDict[str, _Request] = OrderedDict()
+
+    async def request(self, command: str, cwd: str) -> ApprovalDecision:
+        """Ask the user to allow `command` in `cwd`; returns once they answer or time runs out."""
+        settings = self._settings()
+        timeout = settings.approval_timeout_seconds
+        now = self._clock.now()
+        entry = _Request({
+            "id": uuid.uuid4().hex[:12],
+            "command": command,
+            "cwd": cwd,
+            "requestedAt": now.isoformat(timespec="seconds"),
+            "expiresAt": add_seconds(now, timeout).isoformat(timespec="seconds"),
+            "state": "pending",
+        })
+        approval_id = entry.record["id"]
+        self._pending[approval_id] = entry
+        self._log.append("approval", f"asked the user (id {approval_id}, {timeout} s to answer): "
+                         f"{_what(entry)}")
+        try:
+            self._bus.publish("approval", **entry.record, reason=None)
+            if entry.state == "pending":
+                await self._announce(entry, settings.assistant_name)
+            if entry.state == "pending" and not await self._clock.wait(entry.answered, timeout):
+                self._close(entry, "expired", f"no answer within {timeout} s")
+        finally:
+            if entry.state == "pending":  # the turn was cancelled (engine stop) mid-wait
+                self._close(entry, "denied", "the request was cancelled")
+        return ApprovalDecision(entry.state == "allowed", entry.reason, approval_id)
+
+    async def _announce(self, entry: _Request, assistant_name: str) -> None:
+        body = f"{entry.record['command']}\nin {entry.record['cwd']}"
+        notification = Notification(f"{assistant_name} wants to run a command", body,
+                                    kind="approval", ref=entry.record["id"], urgent=True)
+        try:
+            shown = await self._notify(notification)
+        except Exception as exc:  # the panel still shows the request
+            log.exception("approval notification failed")
+            shown = False
+            self._log.append("error", f"approval notification failed: {exc}")
+        if not shown and entry.state == "pending":
+            self._log.append("approval", f"no notification shown for {entry.record['id']}; "
+                             "it waits for an answer in the panel or the CLI")
+
+    def decide(self, approval_id: str, allow: bool, *, by: str) -> dict[str, Any]:
+        """Allow or deny a pending request. `by` says where the answer came from: "panel",
+        "notification" or "cli". Returns the closed record (id, state, reason, ...)."""
+        entry = self._pending.get(approval_id)
+        if entry is None:
+            closed = self._closed.get(approval_id)
+            if closed is None:
+                raise ApprovalNotFoundError(
+                    f"There is no approval request {approval_id!r}: it never existed, or the "
+                    "engine restarted since it was made (pending requests are kept in memory "
+                    "only, and a restart denies them). The list of pending approvals shows the "
+                    "ones you can still answer.")
+            if closed.state == "expired":
+                raise ApprovalClosedError(
+                    f"Approval request {approval_id} expired at {closed.record['expiresAt']} "
+                    f"({closed.reason}), so the command was denied and it is too late to answer. "
+                    "Ask the assistant to run it again if you still want it.", state="expired")
+            raise ApprovalClosedError(
+                f"Approval request {approval_id} was already {closed.state} ({closed.reason}); "
+                "a decision cannot be changed. Ask the assistant to run it again if needed.",
+                state=closed.state)
+        state: ApprovalState = "allowed" if allow else "denied"
+        self._close(entry, state, f"{state} by the user ({by})")
+        return self._public(entry)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Requests waiting for an answer, oldest first: {id, command, cwd, requestedAt,
+        expiresAt, state: "pending"}."""
+        return [dict(entry.record) for entry in self._pending.values()]
+
+    def cancel_all(self, reason: str) -> None:
+        """Deny every pending request with `reason` (engine stop), so no turn waits on them."""
+        for entry in list(self._pending.values()):
+            self._close(entry, "denied", reason)
+
+    def _close(self, entry: _Request, state: ApprovalState, reason: str) -> None:
+        approval_id = entry.record["id"]
+        entry.record["state"] = state
+        entry.reason = reason
+        self._pending.pop(approval_id, None)
+        self._closed[approval_id] = entry
+        while len(self._closed) > CLOSED_KEPT:
+            self._closed.popitem(last=False)
+        # "allowed by the user (panel): ..." / "denied: no answer within 120 s: ..."
+        prefix = "" if reason.startswith(("allowed", "denied")) else "denied: "
+        self._log.append("approval", f"{prefix}{reason}: {_what(entry)} (id {approval_id})")
+        self._bus.publish("approval", **self._public(entry))
+        entry.answered.set()
+
+    @staticmethod
+    def _public(entry: _Request) -> dict[str, Any]:
+        return {**entry.record, "reason": entry.reason}
+
+
+def _what(entry: _Request) -> str:
+    return f"{entry.record['command']} in {entry.record['cwd']}"

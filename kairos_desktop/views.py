@@ -1,0 +1,144 @@
+"""What the panel shows, read from the engine's files and store: one pure function per view.
+
+Kept apart from the control server (which only speaks HTTP) and from the engine (which runs
+things), so each view's shape is tested without either. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .delivery.outbox import Outbox
+from .memory.daily_log import MARKER, DailyLog
+from .memory.files import MemoryFiles
+from .store import Store
+from .transcript import Transcript
+
+USER_MESSAGES = "user_messages"
+ENTRY = re.compile(r"^- (\d\d:\d\d:\d\d) \*\*(.+?)\*\*(.*)$")
+
+
+def chat(outbox: Outbox, store: Store, inbox_items: list[dict[str, Any]],
+         limit: int = 100) -> list[dict[str, Any]]:
+    """The brief view: the user's messages and the assistant's, oldest first."""
+    by_path = {item["path"]: item for item in inbox_items}
+    items: list[dict[str, Any]] = []
+    for record in outbox.recent(limit):
+        items.append({
+            "id": record["id"], "role": "assistant", "text": record["text"],
+            "status": record["status"], "createdAt": record["createdAt"],
+            "read": record.get("read", False),
+            "attachments": [_attachment(path, by_path) for path in record["attachments"]]})
+    for doc in store.all(USER_MESSAGES)[-limit:]:
+        items.append({"id": doc["id"], "role": "user", "text": doc["text"], "status": None,
+                      "createdAt": doc["createdAt"], "read": True, "attachments": []})
+    # Stamps have one-second resolution: within a second, the user's words come first.
+    items.sort(key=lambda item: (_instant(item["createdAt"]), item["role"] != "user"))
+    return items[-limit:]
+
+
+def _attachment(path: str, by_path: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    item = by_path.get(path)
+    return {"name": Path(path).name, "path": path, "inboxId": item["id"] if item else None}
+
+
+def _instant(stamp: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(stamp)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def transcript_entries(transcript: Transcript, limit: int = 30) -> dict[str, Any]:
+    """The transcript view: every block of the last `limit` stored turns, tool calls included."""
+    entries: list[dict[str, Any]] = []
+    for turn in transcript.turns[-limit:]:
+        for message in turn.messages:
+            role = message["role"]
+            content = message["content"]
+            if isinstance(content, str):
+                entries.append({"at": turn.at, "role": role, "type": "text", "text": content})
+                continue
+            for block in content:
+                entries.append(_block_entry(turn.at, role, block))
+    return {"sessionId": transcript.session_id, "summary": transcript.summary,
+            "entries": entries}
+
+
+def _block_entry(at: str, role: str, block: dict[str, Any]) -> dict[str, Any]:
+    kind = block.get("type")
+    if kind == "tool_use":
+        return {"at": at, "role": role, "type": "tool_use", "name": block.get("name"),
+                "input": block.get("input"), "toolUseId": block.get("id")}
+    if kind == "tool_result":
+        content = block.get("content")
+        if isinstance(content, list):
+            content = "\n".join(part.get("text", "") for part in content
+                                if isinstance(part, dict))
+        return {"at": at, "role": role, "type": "tool_result", "text": content or "",
+                "isError": bool(block.get("is_error")), "toolUseId": block.get("tool_use_id")}
+    return {"at": at, "role": role, "type": "text", "text": block.get("text", "")}
+
+
+def log_entries(daily_log: DailyLog, day: date, query: str = "") -> dict[str, Any]:
+    """One day's log as entries (hash markers stripped), filtered by `query`."""
+    text = daily_log.read(day)
+    entries: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        line = MARKER.sub("", line)
+        found = ENTRY.match(line)
+        if found:
+            entries.append({"time": found.group(1), "kind": found.group(2),
+                            "text": found.group(3).strip()})
+        elif line.startswith("    ") and entries:
+            entries[-1]["text"] += "\n" + line[4:]
+    if query:
+        needle = query.casefold()
+        entries = [e for e in entries
+                   if needle in e["text"].casefold() or needle in e["kind"].casefold()]
+    return {"date": day.isoformat(), "dates": log_dates(daily_log.logs_dir), "entries": entries}
+
+
+def log_dates(logs_dir: Path, limit: int = 400) -> list[str]:
+    """Days that have a log, newest first."""
+    if not logs_dir.exists():
+        return []
+    names = sorted((p.stem for p in logs_dir.glob("*/*/*.md")), reverse=True)
+    return names[:limit]
+
+
+def memory_snapshot(memory: MemoryFiles) -> dict[str, Any]:
+    topics = []
+    for name in memory.topics():
+        path = memory.topic_path(name)
+        stat = path.stat()
+        topics.append({"name": name, "bytes": stat.st_size,
+                       "modifiedAt": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(
+                           timespec="seconds"),
+                       "text": path.read_text(encoding="utf-8")})
+    return {"index": memory.read_index(), "topics": topics}
+
+
+def dream_info(dream: Any, *, now: datetime, min_hours: float, max_turns: int) -> dict[str, Any]:
+    """autoDream's state plus when it last ran and when it may run next."""
+    last = dream.lock.last_consolidated()
+    last_at = datetime.fromtimestamp(last, UTC).astimezone(now.tzinfo) if last else None
+    gate = dream.gates()
+    if gate.ok:
+        next_at: datetime | None = now
+    elif last_at is not None:
+        next_at = max(now, last_at + timedelta(hours=min_hours))
+    else:
+        next_at = None
+    runs = dream.runs()
+    return {
+        "state": dream.state.to_dict(), "maxTurns": max_turns,
+        "lastConsolidatedAt": last_at.isoformat(timespec="seconds") if last_at else None,
+        "nextEligibleAt": next_at.isoformat(timespec="seconds") if next_at else None,
+        "gate": {"ok": gate.ok, "reason": gate.reason}, "runs": runs,
+        "canUndo": not dream.state.running and any(r["status"] == "done" for r in runs),
+    }
