@@ -106,7 +106,7 @@ async def test_the_transcript_view_shows_every_tool_call_and_its_result(
     fake.enqueue(tool_uses(("CronList", {}), ("Sleep", {"seconds": 3000})))
     await call(running, "POST", "/api/send", {"text": "what is scheduled?"})
     await wait_sleeping(running, 2)
-    status, view = await call(running, "GET", "/api/transcript")
+    _status, view = await call(running, "GET", "/api/transcript")
     uses = [e for e in view["entries"] if e["type"] == "tool_use"]
     results = [e for e in view["entries"] if e["type"] == "tool_result"]
     assert [u["name"] for u in uses] == ["CronList", "Sleep"]
@@ -174,7 +174,7 @@ async def test_tasks_carry_their_cron_in_words_and_the_explainer_checks_input(ru
     _, tasks = await call(running, "GET", "/api/tasks")
     morning = next(t for t in tasks if t["builtin"] == "morning-check-in")
     assert morning["description"].startswith("At ")
-    status, described = await call(running, "GET", "/api/cron/describe?cron=0+9+*+*+1-5")
+    _status, described = await call(running, "GET", "/api/cron/describe?cron=0+9+*+*+1-5")
     assert described["valid"] and described["text"] == "At 09:00, Monday to Friday"
     assert len(described["next"]) == 3 and described["next"][0].startswith("2026-11-23T09:00")
     _, bad = await call(running, "GET", "/api/cron/describe?cron=61+*+*+*+*")
@@ -220,13 +220,13 @@ async def test_run_command_waits_for_the_panels_decision(
     await wait_for(engine, lambda: bool(engine.approvals.pending()), what="an approval")
     _, pending = await call(engine, "GET", "/api/approvals")
     assert pending[0]["command"] == "echo hello-from-shell"
-    status, result = await call(engine, "POST", f"/api/approvals/{pending[0]['id']}",
+    status, _result = await call(engine, "POST", f"/api/approvals/{pending[0]['id']}",
                                 {"decision": decision})
     assert status == 200
     await wait_sleeping(engine, 2)
     answered = fake.history[-1].messages[-1]["content"][0]
     assert expect in json.dumps(answered).lower()
-    status, again = await call(engine, "POST", f"/api/approvals/{pending[0]['id']}",
+    status, _again = await call(engine, "POST", f"/api/approvals/{pending[0]['id']}",
                                {"decision": "allow"})
     assert status == 409
 
