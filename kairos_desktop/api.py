@@ -55,6 +55,20 @@ class Kairos:
     def status(self) -> dict[str, Any]:
         return self.engine.status_dict()
 
+    @property
+    def panel_url(self) -> str:
+        """The panel page of this engine (it carries the run's token: keep it to yourself)."""
+        control = self.engine.control
+        if control is None:
+            raise RuntimeError("the control API is off (start(control_api=False)); no panel")
+        return f"{control.url}/?token={control.token}"
+
+    def panel(self, height: int = 640) -> Any:
+        """The panel as a notebook IFrame (IPython's); the page is live, like in the app."""
+        from IPython.display import IFrame
+
+        return IFrame(self.panel_url, width="100%", height=height)
+
     async def __aenter__(self) -> Kairos:
         return await self.start()
 

@@ -160,6 +160,19 @@ def _parser() -> argparse.ArgumentParser:
     key_set.set_defaults(handler=cmd_key_set)
     key_clear = key_sub.add_parser("clear", help="remove the stored key")
     key_clear.set_defaults(handler=cmd_key_clear)
+
+    panel = sub.add_parser("panel", help="open the panel of the running app in a browser")
+    panel.add_argument("--print", action="store_true",
+                       help="only print its address (it carries this run's token)")
+    panel.set_defaults(handler=cmd_panel)
+
+    approvals = sub.add_parser("approvals", help="commands waiting for your Allow or Deny")
+    approvals_sub = approvals.add_subparsers(dest="approvals_command")
+    approvals.set_defaults(handler=cmd_approvals)
+    for verb in ("allow", "deny"):
+        decide = approvals_sub.add_parser(verb, help=f"{verb} a waiting command")
+        decide.add_argument("id")
+        decide.set_defaults(handler=cmd_approvals_decide, decision=verb)
     return parser
 
 
@@ -554,7 +567,54 @@ def cmd_tasks_add(home: Home, args: argparse.Namespace) -> int:
     except (InvalidCronError, TaskLimitError, ControlAPIError) as exc:
         print(f"kairos: {exc}; nothing was stored", file=sys.stderr)
         return 2
-    print(f"task {task['id']} next fires {_when(task)}")
+    from .scheduler.describe import describe_cron
+
+    print(f"task {task['id']} ({describe_cron(task['cron'])}) next fires {_when(task)}")
+    return 0
+
+
+def cmd_panel(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    if client is None:
+        print("kairos: the app is not running; start it with `kairos run`", file=sys.stderr)
+        return 1
+    url = f"{client.url}/?token={client.token}"
+    if args.print:
+        print(url)
+        return 0
+    import webbrowser
+
+    if not webbrowser.open(url):
+        print(f"no browser could be started; open this address: {url}")
+    return 0
+
+
+def cmd_approvals(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    if client is None:
+        print("nothing is waiting: the app is not running (a restart denies what was waiting)")
+        return 0
+    pending = client.request("GET", "/api/approvals")
+    if not pending:
+        print("nothing is waiting for your approval")
+    for item in pending:
+        print(f"{item['id']}  until {item['expiresAt'][11:19]}  in {item['cwd']}\n"
+              f"    {item['command']}")
+    return 0
+
+
+def cmd_approvals_decide(home: Home, args: argparse.Namespace) -> int:
+    client = _client(home)
+    if client is None:
+        print("kairos: the app is not running", file=sys.stderr)
+        return 1
+    try:
+        result = client.request("POST", f"/api/approvals/{args.id}",
+                                {"decision": args.decision})
+    except ControlAPIError as exc:
+        print(f"kairos: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result['id']}: {result['state']}")
     return 0
 
 
