@@ -267,3 +267,36 @@ def test_doctor_names_a_channel_server_that_is_not_on_the_allowlist(
     report = json.loads(kairos(env, "doctor", "--json").stdout)
     assert report["channels"]["servers"]["slack"] == "will start"
     assert report["channels"]["servers"]["stranger"].startswith("refused: not in allowed")
+
+
+def test_panel_prints_the_running_apps_address_with_its_token(
+        app: subprocess.Popen[str], env: dict[str, str], home: Home) -> None:
+    result = kairos(env, "panel", "--print")
+    info = json.loads(home.control_file.read_text())
+    assert result.stdout.strip() == f"http://127.0.0.1:{info['port']}/?token={info['token']}"
+
+
+def test_a_waiting_command_is_listed_and_denied_from_the_cli(
+        fake: FakeAnthropic, env: dict[str, str], home: Home) -> None:
+    write_settings(home, {"runCommandEnabled": True})
+    fake.enqueue(tool_use("Sleep", {"seconds": 3000}),
+                 tool_use("RunCommand", {"command": "touch should-not-exist"}))
+    proc = subprocess.Popen([*KAIROS, "run", "--headless"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_running(home)
+        kairos(env, "send", "make the file")
+        deadline = time.monotonic() + 10
+        while "touch should-not-exist" not in (listed := kairos(env, "approvals").stdout):
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.1)
+        approval_id = listed.split()[0]
+        denied = kairos(env, "approvals", "deny", approval_id)
+        assert denied.stdout.strip() == f"{approval_id}: denied"
+        again = kairos(env, "approvals", "allow", approval_id)
+        assert again.returncode == 2 and "already denied" in again.stderr
+        fake.wait_for_requests(3)
+        assert not (home.workspace_dir / "should-not-exist").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
