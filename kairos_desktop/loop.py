@@ -105,6 +105,9 @@ class AssistantLoop:
         self._deadline = 0.0
         self.queue.arrived.set()
 
+    # Set by the panel page while it has the focus (cleared on blur or when its stream ends).
+    panel_focused = False
+
     def mark_interaction(self) -> None:
         self.last_interaction = self._clock.now()
         self.status.last_interaction = self.last_interaction.isoformat(timespec="seconds")
@@ -175,10 +178,12 @@ class AssistantLoop:
         return max(low, min(requested, high))
 
     def present(self) -> bool:
-        """The user interacted within the presence window."""
+        """The user interacted within the presence window, or has the panel in focus."""
         return self._present(self._clock.now())
 
     def _present(self, now: datetime) -> bool:
+        if self.panel_focused:
+            return True
         if self.last_interaction is None:
             return False
         window = self._settings().presence_window_minutes * 60

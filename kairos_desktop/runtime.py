@@ -369,9 +369,13 @@ class Engine:
         return item
 
     def set_panel_focused(self, focused: bool) -> None:
-        """The panel has the user's focus: they are present (SendUserMessage over pushes)."""
-        if focused:
+        """While the panel has the user's focus they are present (the model prefers a chat
+        message to a notification); leaving it starts the usual presence window."""
+        if self.heartbeat.panel_focused or focused:
             self.heartbeat.mark_interaction()
+        if self.heartbeat.panel_focused != focused:
+            self.heartbeat.panel_focused = focused
+            self.bus.publish("presence", focused=focused)
 
     def pause(self) -> None:
         """The tray's Pause: no ticks, no model calls; tasks are held and caught up on resume."""

@@ -44,6 +44,7 @@ from . import TOKEN_HEADER
 if TYPE_CHECKING:
     from ..runtime import Engine
 
+STREAM_PING_S = 15.0
 # Only this origin's scripts, styles, images and connections; no inline script, no plugins.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
@@ -62,6 +63,7 @@ class ControlServer:
         self.port = port
         self.token = secrets.token_urlsafe(32)
         self._runner: web.AppRunner | None = None
+        self._streams = 0  # open /api/events connections
 
     @property
     def url(self) -> str:
@@ -410,14 +412,24 @@ class ControlServer:
                 queue.put_nowait(f"event: {event.kind}\ndata: {json.dumps(event.data)}\n\n")
 
         unsubscribe = self.engine.bus.subscribe(forward)
+        self._streams += 1
         try:
             await response.write(b": connected\n\n")
             while True:
-                await response.write((await queue.get()).encode())
+                # A comment line every so often finds a page that went away (aiohttp does not
+                # cancel a handler whose client left) while no event is due for an hour.
+                try:
+                    chunk = await asyncio.wait_for(queue.get(), STREAM_PING_S)
+                except TimeoutError:
+                    chunk = ": ping\n\n"
+                await response.write(chunk.encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
             unsubscribe()
+            self._streams -= 1
+            if self._streams == 0:  # no page is open any more, so none has the focus
+                self.engine.set_panel_focused(False)
         return response
 
 

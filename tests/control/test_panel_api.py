@@ -245,3 +245,25 @@ def test_ui_folder_is_found_from_a_checkout() -> None:
 
     folder = ui_dir()
     assert folder is not None and folder == Path(__file__).resolve().parents[2] / "ui"
+
+
+async def test_a_focused_panel_keeps_the_user_present_until_its_page_goes_away(
+        running, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kairos_desktop.control import server
+
+    monkeypatch.setattr(server, "STREAM_PING_S", 0.05)
+
+    def open_stream_then_leave() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", running.control.port, timeout=5)
+        conn.request("GET", f"/api/events?token={running.control.token}")
+        response = conn.getresponse()
+        assert response.readline() == b": connected\n"
+        conn.sock.close()  # the window closed without a word
+
+    await call(running, "POST", "/api/presence", {"focused": True})
+    running.clock.advance(3 * 3600)
+    assert running.heartbeat.present()  # focused for hours: still here
+    await asyncio.to_thread(open_stream_then_leave)
+    await wait_for(running, lambda: not running.heartbeat.panel_focused, what="focus cleared")
+    running.clock.advance(3 * 3600)
+    assert not running.heartbeat.present()
