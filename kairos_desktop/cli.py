@@ -610,7 +610,7 @@ def cmd_approvals_decide(home: Home, args: argparse.Namespace) -> int:
         return 1
     try:
         result = client.request("POST", f"/api/approvals/{args.id}",
-                                {"decision": args.decision})
+                                {"decision": args.decision, "by": "cli"})
     except ControlAPIError as exc:
         print(f"kairos: {exc}", file=sys.stderr)
         return 2

@@ -381,9 +381,10 @@ class ControlServer:
         decision = body.get("decision") if isinstance(body, dict) else None
         if decision not in ("allow", "deny"):
             return _error(400, 'POST /api/approvals/{id} needs {"decision": "allow" | "deny"}')
+        by = body.get("by") if body.get("by") in ("panel", "cli", "notebook") else "panel"
         try:
             result = self.engine.approvals.decide(request.match_info["approval_id"],
-                                                  decision == "allow", by="panel")
+                                                  decision == "allow", by=by)
         except ApprovalNotFoundError as exc:
             return _error(404, str(exc))
         except KairosError as exc:

@@ -151,9 +151,11 @@ class _RunCommand:
         else:
             decision = await self._approvals.request(command, str(cwd))
             if not decision.allowed:
-                self._log.append("command", f"{command} in {cwd}: not run, {decision.reason}")
-                return (f"The command was not run: {decision.reason}. Do not retry it unless the "
-                        "user asks; tell them what you wanted to do instead.", True)
+                why = decision.reason if decision.reason.startswith("denied") \
+                    else f"denied: {decision.reason}"
+                self._log.append("command", f"{command} in {cwd}: not run, {why}")
+                return (f"The command was not run ({why}). Do not retry it unless the user "
+                        "asks; tell them what you wanted to do instead.", True)
             allowed_by = decision.reason
 
         run = await _execute(command, cwd, settings.run_command_timeout_seconds,
@@ -201,28 +203,31 @@ class _RunCommand:
 
 
 async def _execute(command: str, cwd: Path, timeout: float, max_bytes: int) -> _Run:
-    """Run `command` in its own session (so its whole process group can be killed)."""
+    """Run `command` in its own session (so its whole process group can be killed). If the call
+    is cancelled (engine stop), the group is killed at once: a command never outlives its turn."""
     loop = asyncio.get_running_loop()
     started = loop.time()  # the event loop's clock, the one the time limit runs on
     # Our own pipe rather than PIPE: asyncio's Process.wait() also waits for a PIPE to close, so a
     # background child holding it open would make a finished command look hung.
     read_fd, write_fd = os.pipe()
+    # Shielded: a cancel while asyncio finishes starting it must still find the pid to kill.
+    spawn = asyncio.ensure_future(_spawn(command, cwd, write_fd))
     try:
-        proc = await asyncio.create_subprocess_shell(
-            command, cwd=str(cwd), stdout=write_fd, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+        proc = await asyncio.shield(spawn)
     except BaseException:
         os.close(read_fd)
+        spawn.add_done_callback(_kill_spawned)
         raise
-    finally:
-        os.close(write_fd)
-    stream = asyncio.StreamReader()
-    pipe = open(read_fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
-    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), pipe)
     output = _Output(max_bytes)
-    reader = asyncio.ensure_future(output.drain(stream))
+    transport: asyncio.ReadTransport | None = None
+    reader: asyncio.Future[None] | None = None
     timed_out = leftovers = False
     try:
+        stream = asyncio.StreamReader()
+        pipe = open(read_fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream), pipe)
+        reader = asyncio.ensure_future(output.drain(stream))
         try:
             await asyncio.wait_for(proc.wait(), timeout)
         except TimeoutError:
@@ -233,17 +238,34 @@ async def _execute(command: str, cwd: Path, timeout: float, max_bytes: int) -> _
         if timed_out or leftovers:
             await _kill_group(proc, reader)
         await asyncio.wait({reader}, timeout=KILL_GRACE)
-    except asyncio.CancelledError:  # the turn was cancelled: the command must not outlive it
+    except asyncio.CancelledError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         raise
     finally:
-        if not reader.done():  # a process left the group and holds the pipe: stop reading
+        if reader is not None and not reader.done():  # a process left the group, holds the pipe
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-        transport.close()
+        if transport is not None:
+            transport.close()
     return _Run(proc.returncode, loop.time() - started, output, timed_out, leftovers)
+
+
+async def _spawn(command: str, cwd: Path, write_fd: int) -> asyncio.subprocess.Process:
+    try:
+        return await asyncio.create_subprocess_shell(
+            command, cwd=str(cwd), stdout=write_fd, stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+    finally:
+        os.close(write_fd)  # the child has its copy; ours would keep the pipe from closing
+
+
+def _kill_spawned(spawn: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    if spawn.cancelled() or spawn.exception() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(spawn.result().pid, signal.SIGKILL)
 
 
 async def _kill_group(proc: asyncio.subprocess.Process, reader: asyncio.Future[None]) -> None:
