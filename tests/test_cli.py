@@ -297,6 +297,7 @@ def test_a_waiting_command_is_listed_and_denied_from_the_cli(
         assert again.returncode == 2 and "already denied" in again.stderr
         fake.wait_for_requests(3)
         assert not (home.workspace_dir / "should-not-exist").exists()
+        assert "denied by the user (cli)" in kairos(env, "logs").stdout
     finally:
         proc.terminate()
         proc.wait(timeout=15)
