@@ -311,9 +311,13 @@ def cmd_status(home: Home, args: argparse.Namespace) -> int:
     else:
         until = data.get("sleepingUntil")
         state = data["state"] + (f" until {until}" if until else "")
-        print(f"running: {state}\nsession: {data.get('sessionId')}\nmodel: {data.get('model')}")
+        print(f"{data.get('assistantName', 'kairos')} is running: {state}\n"
+              f"session: {data.get('sessionId')}\nmodel: {data.get('model')}")
         if data.get("detail"):
             print(f"detail: {data['detail']}")
+        if data.get("approvalsPending"):
+            print(f"waiting for your approval: {data['approvalsPending']} command(s) "
+                  "(`kairos approvals`)")
     if "queued" in data:
         print(f"queued: {data['queued']}")
     usage = data.get("usageToday")
