@@ -39,7 +39,7 @@ ensure_venv() {
 # Debian/Ubuntu packages the tray app and its tests need (the GTK bindings are compiled against
 # them; the desktop test session runs on Xvfb with dunst and trayer).
 DESKTOP_PACKAGES="gir1.2-gtk-3.0 gir1.2-webkit2-4.1 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev"
-DESKTOP_TEST_PACKAGES="xvfb xauth dbus dbus-x11 dunst libnotify-bin xdotool x11-utils imagemagick trayer desktop-file-utils chromium"
+DESKTOP_TEST_PACKAGES="xvfb xauth dbus dbus-x11 dunst libnotify-bin xdotool x11-utils imagemagick trayer desktop-file-utils chromium gnome-keyring"
 
 ensure_system_packages() {
     # Installs the missing ones when we may (root with apt-get); otherwise says what to install.

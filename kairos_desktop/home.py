@@ -53,7 +53,7 @@ class Home:
     def api_keys(self) -> ApiKeyStore:
         from .keys import ApiKeyStore
 
-        return ApiKeyStore(self.api_key_file, account=str(self.root))
+        return ApiKeyStore(self.api_key_file, account=f"anthropic-api-key:{self.root}")
 
     def ensure(self) -> Home:
         for folder in (self.root, self.sessions_dir, self.memory_dir / "topics", self.logs_dir,

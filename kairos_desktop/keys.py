@@ -2,9 +2,10 @@
 
 ANTHROPIC_API_KEY in the environment wins over both (a user who exports it expects that). The key
 is never logged and never shown back in full: callers get a hint ("sk-ant-…wxyz"). The keyring is
-tried lazily (importing `keyring` scans entry points) and only used when its backend is a real
-store: the "fail" and "null" backends, which a headless Linux without a Secret Service falls back
-to, count as no keyring.
+tried lazily (importing `keyring` costs about 70 ms) and only used when its backend is one that
+keyring itself recommends (priority >= 1: Secret Service, KWallet, the macOS Keychain, the
+Windows Credential Locker). The "fail" backend of a headless Linux, and keyrings.alt's plaintext
+file, are no better than our own 0600 file, so they count as no keyring.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .errors import ApiKeyError
 
 log = logging.getLogger(__name__)
 
-KEYRING_SERVICE = "kairos-desktop"
+KEYRING_SERVICE = "kairos"  # the GitHub token lives there too, as user "github"
 Source = Literal["env", "keyring", "file"]
 
 
@@ -56,27 +57,24 @@ def check_key_format(key: str) -> str:
     return key
 
 
-def _usable_keyring() -> Any | None:
-    """The keyring module when its active backend really stores secrets, else None."""
+def usable_keyring() -> Any | None:
+    """The keyring module when its active backend is a recommended secret store, else None."""
     try:
         import keyring
-        from keyring.backends import fail
     except ImportError:
         return None
     try:
         backend = keyring.get_keyring()
+        priority = float(backend.priority)
     except Exception as exc:  # a broken keyring configuration must not stop the app
         log.warning("keyring unavailable: %s", exc)
         return None
-    name = type(backend).__module__ + "." + type(backend).__name__
-    if isinstance(backend, fail.Keyring) or name.startswith("keyring.backends.null"):
-        return None
-    return keyring
+    return keyring if priority >= 1 else None
 
 
 class ApiKeyStore:
     def __init__(self, key_file: Path, *, account: str) -> None:
-        """`account`: the keyring user name; the home's path, so two homes keep two keys."""
+        """`account`: the keyring user name; it names the home, so two homes keep two keys."""
         self.key_file = key_file
         self.account = account
 
@@ -84,7 +82,7 @@ class ApiKeyStore:
         env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
         if env:
             return env, "env"
-        ring = _usable_keyring()
+        ring = usable_keyring()
         if ring is not None:
             try:
                 stored = ring.get_password(KEYRING_SERVICE, self.account)
@@ -106,7 +104,7 @@ class ApiKeyStore:
     def save(self, key: str) -> Source:
         """Store `key` in the keyring (removing any file copy) or, without one, in the file."""
         key = check_key_format(key)
-        ring = _usable_keyring()
+        ring = usable_keyring()
         if ring is not None:
             try:
                 ring.set_password(KEYRING_SERVICE, self.account, key)
@@ -124,7 +122,7 @@ class ApiKeyStore:
     def clear(self) -> bool:
         """Remove the stored key from both places; True when something was removed."""
         removed = False
-        ring = _usable_keyring()
+        ring = usable_keyring()
         if ring is not None:
             with contextlib.suppress(Exception):
                 if ring.get_password(KEYRING_SERVICE, self.account):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -46,15 +45,6 @@ class ModelReply:
     @property
     def text(self) -> str:
         return "\n".join(b["text"] for b in self.content if b.get("type") == "text").strip()
-
-
-def resolve_api_key(key_file: Path | None = None) -> str | None:
-    """ANTHROPIC_API_KEY wins; else the key saved in the OS keyring or the home's key file."""
-    if key_file is None:
-        return os.environ.get("ANTHROPIC_API_KEY", "").strip() or None
-    from .keys import ApiKeyStore
-
-    return ApiKeyStore(key_file, account=str(key_file.parent.parent)).load()[0]
 
 
 class ModelClient:

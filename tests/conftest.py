@@ -4,8 +4,13 @@ controllable clock, and an engine wired to all three."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import os
+import shutil
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -118,3 +123,36 @@ async def wait_sleeping(engine: Engine, turns: int, timeout: float = 5.0) -> Non
     await wait_for(engine, lambda: engine.status.turns >= turns
                    and engine.status.state in ("sleeping", "no_api_key"),
                    timeout, f"{turns} finished turn(s)")
+
+
+@pytest.fixture
+def secret_service(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """A real Secret Service: gnome-keyring on a D-Bus session bus of this test's own, with a
+    login keyring unlocked by a throwaway password."""
+    import keyring.core
+    from keyring.backends import fail
+
+    for tool in ("dbus-daemon", "gnome-keyring-daemon"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (apt: dbus, gnome-keyring)")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    (tmp_path / "run").mkdir(mode=0o700)
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address"],
+                           stdout=subprocess.PIPE, text=True)
+    assert bus.stdout is not None
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus.stdout.readline().strip())
+    keyring_daemon = subprocess.run(
+        ["gnome-keyring-daemon", "--unlock", "--components=secrets", "--daemonize"],
+        input="throwaway", capture_output=True, text=True, timeout=20, check=True)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    keyring.core.init_backend()  # the backend is chosen once per process
+    yield
+    keyring.core.set_keyring(fail.Keyring())  # as the autouse fixture wants for the others
+    pid = next((line.split("=", 1)[1] for line in keyring_daemon.stdout.splitlines()
+                if line.startswith("GNOME_KEYRING_PID=")), None)
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGTERM)
+    bus.terminate()
+    bus.wait(timeout=5)

@@ -4,7 +4,6 @@ the environment wins; nothing but a hint is ever shown."""
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,6 @@ def home(tmp_path: Path) -> Home:
     return Home(tmp_path / "home").ensure()
 
 
-@pytest.fixture
-def plaintext_keyring(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """keyrings.alt's file backend: a real keyring implementation that needs no desktop."""
-    import keyring.core
-
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    keyring.core.init_backend()  # the backend is chosen once per process, from the env
-    yield tmp_path / "data"
-    from keyring.backends import fail
-
-    keyring.core.set_keyring(fail.Keyring())  # as the autouse fixture wants for the others
-
-
 def test_without_a_keyring_the_key_goes_to_a_private_file(home: Home) -> None:
     store = home.api_keys()
     assert store.save(KEY) == "file"
@@ -42,19 +27,18 @@ def test_without_a_keyring_the_key_goes_to_a_private_file(home: Home) -> None:
 
 
 def test_with_a_keyring_the_key_lives_there_and_not_in_the_home(
-        home: Home, plaintext_keyring: Path) -> None:
+        home: Home, secret_service: None) -> None:
     home.api_key_file.parent.mkdir(parents=True, exist_ok=True)
     home.api_key_file.write_text("sk-ant-an-older-file-key-000000\n")
     store = home.api_keys()
     assert store.save(KEY) == "keyring"
     assert not home.api_key_file.exists()  # the older plain copy is gone
     assert store.load() == (KEY, "keyring")
-    assert any(p.is_file() for p in plaintext_keyring.rglob("*"))  # the backend's own file
     assert not any(KEY in p.read_text() for p in home.root.rglob("*") if p.is_file())
     assert store.clear() is True and store.load() == (None, None)
 
 
-def test_two_homes_keep_two_keys(tmp_path: Path, plaintext_keyring: Path) -> None:
+def test_two_homes_keep_two_keys(tmp_path: Path, secret_service: None) -> None:
     first, second = Home(tmp_path / "a").ensure(), Home(tmp_path / "b").ensure()
     first.api_keys().save(KEY)
     assert second.api_keys().load() == (None, None)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import importlib
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ import aiohttp
 
 from ..clock import Clock, add_seconds, seconds_between
 from ..errors import KairosError
+from ..keys import usable_keyring
 from ..memory.daily_log import DailyLog
 from ..queue import InboundItem
 from ..settings import Settings
@@ -115,9 +115,8 @@ def resolve_token() -> str | None:
     token = os.environ.get("GITHUB_TOKEN", "").strip()
     if token:
         return token
-    try:
-        keyring = importlib.import_module("keyring")
-    except ImportError:
+    keyring = usable_keyring()
+    if keyring is None:
         return None
     try:
         stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)

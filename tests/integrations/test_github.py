@@ -4,8 +4,6 @@ with time driven by a FakeClock (no test waits for a real poll interval)."""
 from __future__ import annotations
 
 import asyncio
-import sys
-import types
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -472,21 +470,18 @@ async def test_a_restart_does_not_announce_again(
     assert {r.status for r in github.requests[count:]} == {304}
 
 
-def test_resolve_token(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_github_token_comes_from_the_environment_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", " ghp_env ")
     assert resolve_token() == "ghp_env"
-
     monkeypatch.delenv("GITHUB_TOKEN")
-    ring = types.ModuleType("keyring")
-    ring.get_password = lambda service, user: (  # type: ignore[attr-defined]
-        "ghp_ring" if (service, user) == ("kairos", "github") else None)
-    monkeypatch.setitem(sys.modules, "keyring", ring)
+    assert resolve_token() is None  # no keyring here (the fail backend): anonymous
+
+
+def test_the_github_token_comes_from_the_os_keyring(
+        monkeypatch: pytest.MonkeyPatch, secret_service: None) -> None:
+    import keyring
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    keyring.set_password("kairos", "github", "ghp_ring")
     assert resolve_token() == "ghp_ring"
-
-    def broken(service: str, user: str) -> str:
-        raise RuntimeError("no backend")
-
-    ring.get_password = broken  # type: ignore[attr-defined]
-    assert resolve_token() is None
-    monkeypatch.setitem(sys.modules, "keyring", None)  # not installed
-    assert resolve_token() is None
