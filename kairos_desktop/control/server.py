@@ -52,8 +52,8 @@ STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/cs
                 ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
 NO_TOKEN_PAGE = """<!doctype html><meta charset="utf-8"><title>Kairos</title>
 <h1>This page needs its key</h1>
-<p>Open the panel from the tray icon (Open…), or use the address that <code>kairos status
---panel-url</code> prints: it carries the token of this run.</p>"""
+<p>Open the panel from the tray icon (Open…), or run <code>kairos panel</code>; <code>kairos
+panel --print</code> prints the address with the token of this run.</p>"""
 
 
 class ControlServer:
@@ -63,7 +63,7 @@ class ControlServer:
         self.port = port
         self.token = secrets.token_urlsafe(32)
         self._runner: web.AppRunner | None = None
-        self._streams = 0  # open /api/events connections
+        self._streams: set[asyncio.Task[Any]] = set()  # handlers of open /api/events
 
     @property
     def url(self) -> str:
@@ -129,6 +129,9 @@ class ControlServer:
             control = self.engine.home.read_control()
             if control and control.get("token") == self.token:
                 self.engine.home.control_file.unlink()
+        # An open page's stream would otherwise hold the shutdown for aiohttp's 60 s grace.
+        for stream in list(self._streams):
+            stream.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -413,7 +416,9 @@ class ControlServer:
                 queue.put_nowait(f"event: {event.kind}\ndata: {json.dumps(event.data)}\n\n")
 
         unsubscribe = self.engine.bus.subscribe(forward)
-        self._streams += 1
+        this = asyncio.current_task()
+        assert this is not None
+        self._streams.add(this)
         try:
             await response.write(b": connected\n\n")
             while True:
@@ -428,8 +433,8 @@ class ControlServer:
             pass
         finally:
             unsubscribe()
-            self._streams -= 1
-            if self._streams == 0:  # no page is open any more, so none has the focus
+            self._streams.discard(this)
+            if not self._streams:  # no page is open any more, so none has the focus
                 self.engine.set_panel_focused(False)
         return response
 

@@ -267,3 +267,16 @@ async def test_a_focused_panel_keeps_the_user_present_until_its_page_goes_away(
     await wait_for(running, lambda: not running.heartbeat.panel_focused, what="focus cleared")
     running.clock.advance(3 * 3600)
     assert not running.heartbeat.present()
+
+
+async def test_an_open_page_does_not_hold_up_a_stop(running) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", running.control.port, timeout=5)
+
+    def open_stream() -> None:
+        conn.request("GET", f"/api/events?token={running.control.token}")
+        assert conn.getresponse().readline() == b": connected\n"
+
+    await asyncio.to_thread(open_stream)
+    async with asyncio.timeout(3):  # aiohttp would otherwise wait 60 s for the stream
+        await running.stop()
+    conn.close()
