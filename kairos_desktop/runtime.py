@@ -54,6 +54,8 @@ from .views import USER_MESSAGES
 
 log = logging.getLogger(__name__)
 
+KEYRING_TIMEOUT_S = 30.0
+
 
 class Engine:
     def __init__(self, home: Home | Path | str | None = None, *, clock: Clock | None = None,
@@ -169,7 +171,8 @@ class Engine:
         self.transcript = Transcript.open(self.home.sessions_dir, session_id)
         self.deliveries.session_id = session_id
         self.keys = self.home.api_keys()
-        api_key = self._api_key or self.keys.load()[0]
+        api_key = self._api_key or await self._from_keyring(lambda: self.keys.load()[0],
+                                                            "API key")
         self._model = self._model_client(api_key)
         self.tools = ToolRegistry(core_tools())
         self.memory = MemoryFiles(self.home.memory_dir)
@@ -202,9 +205,10 @@ class Engine:
             folders=self._settings.watched_folders, put=self.queue.put, clock=self.clock,
             debounce_seconds=self._settings.folder_debounce_seconds, daily_log=self.daily_log,
             exclude=[self.home.root])  # the home changes on every tick: never report it
+        github_token = await self._from_keyring(resolve_token, "GitHub token")
         self.subscriptions = PRSubscriptions(
             store=self.store, put=self.queue.put, clock=self.clock,
-            settings=lambda: self._settings, token=resolve_token(), daily_log=self.daily_log)
+            settings=lambda: self._settings, token=github_token, daily_log=self.daily_log)
         self.status.session_id = session_id
         self.status.model = self._settings.model
         self.folders.update(self._settings.watched_folders, self._settings.folder_debounce_seconds)
@@ -314,6 +318,19 @@ class Engine:
         await self.stop()
 
     # -- the API key -------------------------------------------------------------------------
+
+    async def _from_keyring(self, read: Callable[[], str | None], what: str) -> str | None:
+        """`read()` off the loop: a locked OS keyring may show an unlock prompt, and the
+        engine must not hang on it."""
+        try:
+            async with asyncio.timeout(KEYRING_TIMEOUT_S):
+                return await asyncio.to_thread(read)
+        except TimeoutError:
+            log.warning("the OS keyring did not answer in %s s", KEYRING_TIMEOUT_S)
+            self.daily_log.append("error", f"the OS keyring did not answer within "
+                                  f"{KEYRING_TIMEOUT_S:g} s (locked?); starting without the "
+                                  f"{what}. Unlock it, then save the {what} again.")
+            return None
 
     def _model_client(self, api_key: str | None) -> ModelClient | None:
         if not api_key:

@@ -1,8 +1,10 @@
 """The desktop app: the tray on the main thread, the engine's asyncio loop on another.
 
 One process per home: a second launch asks the running one to show itself and exits 0.
-Quit stops the engine cleanly (its turn ends or is cancelled; nothing queued is lost), then the
-tray.
+Quit closes the panel window, stops the engine cleanly (its turn ends or is cancelled; nothing
+queued is lost), then the tray. The panel (panel.py) is the control API's page in a pywebview
+window in a child process; "Open", "Settings...", a second launch and a click on a message
+notification show it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import os
 import sys
 import threading
 import time
+import webbrowser
 from pathlib import Path
 from typing import Any
 
 from ..control.client import ControlClient
 from ..delivery.notifier import Notification
-from ..errors import HomeLockedError, NotRunningError
+from ..errors import HomeLockedError, KairosError, NotRunningError
 from ..events import Event
 from ..home import Home
+from .panel import PanelRun, PanelWindow
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +82,9 @@ class DesktopApp:
         self._resume = resume
         self._exit_after = exit_after
         self.notifier = NativeNotifier("Kairos", icon=app_icon_path(), on_click=self._clicked,
-                                       on_reveal=self._reveal, on_reply=self._replied)
+                                       on_reveal=self._reveal, on_reply=self._replied,
+                                       on_decide=self._decided)
+        self.panel = PanelWindow(on_closed=self._panel_closed)
         self.engine: Any = None  # runtime.Engine, built on the engine thread
         self.loop = asyncio.new_event_loop()
         self.attention = False
@@ -93,10 +99,12 @@ class DesktopApp:
         from .tray import Tray, TrayActions
 
         self.tray = Tray(TrayActions(
-            open=self.open, wake=self._call(lambda: self.engine.heartbeat.wake_now()),
+            open=lambda: self.open("chat"),
+            wake=self._call(lambda: self.engine.heartbeat.wake_now()),
             toggle_pause=self.toggle_pause,
             dream=self._call(lambda: self.engine.dream.maybe_start("requested", force=True)),
-            settings=self.open, quit=self.quit, open_inbox_folder=self.open_inbox_folder,
+            settings=lambda: self.open("settings"), quit=self.quit,
+            open_inbox_folder=self.open_inbox_folder,
             open_file=lambda path: self._open(Path(path)), recent_files=self.recent_files,
             is_paused=lambda: self.engine is not None and self.engine.heartbeat.paused,
             name=lambda: self.engine.settings.assistant_name if self._ready.is_set()
@@ -121,6 +129,7 @@ class DesktopApp:
             if engine_thread.is_alive():
                 engine_thread.join(timeout=30)
             os._exit(1)  # pystray may leave a non-daemon thread waiting for the icon
+        self.panel.close()  # already closed by Quit; not yet when the stop came from elsewhere
         if engine_thread.is_alive():
             engine_thread.join(timeout=30)
         if self._exit_code == 0 and self.engine is not None:
@@ -144,8 +153,10 @@ class DesktopApp:
         self.engine.on_show = self.open
         self.engine.status_extra["tray"] = self.tray.geometry
         self.engine.status_extra["desktop"] = lambda: {"attention": self.attention}
+        self.engine.status_extra["panel"] = self.panel.describe
         self._ready.set()
         self._follow_engine()
+        self.loop.create_task(self._close_panel_on_stop())
         print(f"{self.engine.settings.assistant_name} is running in the tray (session "
               f"{self.engine.status.session_id}, home {self.home.root}).", flush=True)
         try:
@@ -153,6 +164,12 @@ class DesktopApp:
         finally:
             self.tray.icon.stop()
             self.loop.close()
+
+    async def _close_panel_on_stop(self) -> None:
+        """Whatever asked the stop (Quit, `kairos stop`, a signal), the window goes first: it
+        would only show the API going away."""
+        await self.engine.stop_requested.wait()
+        await asyncio.to_thread(self.panel.close)
 
     def _call(self, fn: Any) -> Any:
         """A menu action that runs `fn` on the engine's loop (ignored until it has started)."""
@@ -170,6 +187,12 @@ class DesktopApp:
                 self.attention and event.data.get("kind") != "message")
         if event.kind in ("state", "dream", "notification", "settings"):
             self._refresh()
+        if event.kind == "settings":
+            self.panel.set_title(self.engine.settings.assistant_name)
+        if event.kind == "panel" and event.data.get("ready"):
+            self.panel.mark_ready()
+        if event.kind == "approval" and event.data.get("state") not in (None, "pending"):
+            self.loop.create_task(self.notifier.withdraw(str(event.data.get("id"))))
 
     def _refresh(self) -> None:
         status = self.engine.status
@@ -190,14 +213,25 @@ class DesktopApp:
 
     # -- actions -----------------------------------------------------------------------------
 
-    def open(self) -> None:
-        """Until the panel exists: show today's daily log, where everything is written."""
+    def open(self, view: str | None = None) -> None:
+        """Show the panel (at `view`, e.g. "settings"; else as the user left it, or the page's
+        default view). Called from the tray's GUI thread and from the engine's loop."""
         if not self._ready.is_set():
             return
         self.attention = False
-        path = self.engine.daily_log.path_for(self.engine.clock.now().date())
-        self._open(path)
+        control = self.engine.control
+        url = f"{control.url}/?token={control.token}"
+        self.panel.open(url, view=view, title=self.engine.settings.assistant_name)
         self.loop.call_soon_threadsafe(self._refresh)
+
+    def _panel_closed(self, run: PanelRun) -> None:
+        """A window that failed before showing its page (no WebKit, no display): the same page
+        in the browser instead, so "Open" is never a dead click."""
+        control = self.engine.control if self._ready.is_set() else None
+        if run.exitcode and run.loaded_at is None and not run.closed_by_app and control:
+            log.warning("the panel window failed (exit code %s); opening it in the browser",
+                        run.exitcode)
+            webbrowser.open(f"{control.url}/?token={control.token}")
 
     def toggle_pause(self) -> None:
         if not self._ready.is_set():
@@ -247,7 +281,9 @@ class DesktopApp:
                 return
         if notification.kind == "message" and notification.ref:
             self.engine.outbox.mark_read(notification.ref)
-        self.open()
+            self.open("chat")
+            return
+        self.open()  # an approval shows in the panel whatever its view
 
     def _reveal(self, notification: Notification) -> None:
         from ..opener import show_in_folder
@@ -255,6 +291,19 @@ class DesktopApp:
         item = next((i for i in self.engine.inbox.items() if i["id"] == notification.ref), None)
         if item is not None:
             show_in_folder(Path(item["path"]))
+
+    def _decided(self, notification: Notification, allow: bool) -> None:
+        """Allow or Deny pressed on an approval notification."""
+        approval_id = notification.ref
+        if not approval_id:
+            return
+
+        def decide() -> None:
+            try:
+                self.engine.approvals.decide(approval_id, allow, by="notification")
+            except KairosError as exc:  # decided elsewhere already, or expired
+                log.warning("approval %s: %s", approval_id, exc)
+        self.loop.call_soon_threadsafe(decide)
 
     def _replied(self, notification: Notification, text: str) -> None:
         if text.strip():

@@ -70,7 +70,9 @@ def desktop_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         "[global]\n    timeout = 0\n    notification_limit = 0\n    dmenu = /bin/true\n")
     xvfb, display = _start_xvfb()
     env = {**os.environ, "DISPLAY": display, "XDG_CONFIG_HOME": str(root / "config"),
-           "PYSTRAY_BACKEND": "gtk", "NO_AT_BRIDGE": "1", "GDK_BACKEND": "x11"}
+           "PYSTRAY_BACKEND": "gtk", "NO_AT_BRIDGE": "1", "GDK_BACKEND": "x11",
+           # This bus would D-Bus-activate gnome-keyring, whose unlock prompt nobody answers.
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     env.pop("WAYLAND_DISPLAY", None)
     bus, address = _start_bus(env)
     env["DBUS_SESSION_BUS_ADDRESS"] = address

@@ -204,8 +204,7 @@ def test_a_second_launch_asks_the_running_app_to_show_itself(
     second = subprocess.run([*KAIROS, "run"], env=app.env, capture_output=True, text=True,
                             timeout=30)
     assert second.returncode == 0 and "already running" in second.stdout
-    wait_until(app.opened_paths, what="the running app to show itself")
-    assert app.opened_paths()[0].endswith(".md")  # until the panel exists: today's log
+    wait_until(lambda: app.status()["panel"]["open"], what="the panel window")
 
 
 def test_quit_stops_cleanly_and_keeps_what_is_queued(app: RunningApp, fake: FakeAnthropic
