@@ -64,10 +64,13 @@ class Kairos:
         return f"{control.url}/?token={control.token}"
 
     def panel(self, height: int = 640) -> Any:
-        """The panel as a notebook IFrame (IPython's); the page is live, like in the app."""
+        """The panel as a notebook IFrame (IPython's); the page is live, like in the app. Its
+        link works once, so a saved notebook holds no usable token."""
         from IPython.display import IFrame
 
-        return IFrame(self.panel_url, width="100%", height=height)
+        if self.engine.control is None:
+            raise RuntimeError("the control API is off (start(control_api=False)); no panel")
+        return IFrame(self.engine.control.panel_link(), width="100%", height=height)
 
     async def __aenter__(self) -> Kairos:
         return await self.start()

@@ -163,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
 
     panel = sub.add_parser("panel", help="open the panel of the running app in a browser")
     panel.add_argument("--print", action="store_true",
-                       help="only print its address (it carries this run's token)")
+                       help="only print its address (a link that works once, for 2 minutes)")
     panel.set_defaults(handler=cmd_panel)
 
     approvals = sub.add_parser("approvals", help="commands waiting for your Allow or Deny")
@@ -582,7 +582,8 @@ def cmd_panel(home: Home, args: argparse.Namespace) -> int:
     if client is None:
         print("kairos: the app is not running; start it with `kairos run`", file=sys.stderr)
         return 1
-    url = f"{client.url}/?token={client.token}"
+    # A single-use code, not the token: a browser's command line is visible to other users.
+    url = f"{client.url}/?code={client.request('POST', '/api/panel/code')['code']}"
     if args.print:
         print(url)
         return 0

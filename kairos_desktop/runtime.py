@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .approvals import Approvals
 from .clock import Clock, SystemClock, local_zone
@@ -21,13 +21,13 @@ from .delivery.inbox import Inbox
 from .delivery.notifier import ConsoleNotifier, Notifier
 from .delivery.outbox import Outbox
 from .delivery.policy import NotificationPolicy
-from .errors import SettingsError, StoreCorruptError
+from .errors import ApiKeyError, SettingsError, StoreCorruptError
 from .events import EventBus
 from .home import Home, HomeLock
 from .integrations.channels import ChannelManager
 from .integrations.folders import FolderWatcher
 from .integrations.github import PRSubscriptions, resolve_token
-from .keys import KeyInfo, key_hint
+from .keys import KeyInfo, check_key_format, key_hint
 from .loop import AssistantLoop
 from .memory.daily_log import DailyLog
 from .memory.dream import AutoDream
@@ -55,6 +55,7 @@ from .views import USER_MESSAGES
 log = logging.getLogger(__name__)
 
 KEYRING_TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
 class Engine:
@@ -74,6 +75,7 @@ class Engine:
         self.status = EngineStatus()
         self.settings_problems: list[str] = []
         self._settings = Settings()
+        self._key_info = KeyInfo(False, None, None)
         self._lock = HomeLock(self.home.lock_file)
         self._task: asyncio.Task[None] | None = None
         self._model: ModelClient | None = None
@@ -171,8 +173,12 @@ class Engine:
         self.transcript = Transcript.open(self.home.sessions_dir, session_id)
         self.deliveries.session_id = session_id
         self.keys = self.home.api_keys()
-        api_key = self._api_key or await self._from_keyring(lambda: self.keys.load()[0],
-                                                            "API key")
+        if self._api_key:
+            api_key, source = self._api_key, "env"
+        else:
+            api_key, source = await self._from_keyring(self.keys.load, "API key") or (None, None)
+        self._key_info = KeyInfo(api_key is not None, source, key_hint(api_key) if api_key
+                                 else None)
         self._model = self._model_client(api_key)
         self.tools = ToolRegistry(core_tools())
         self.memory = MemoryFiles(self.home.memory_dir)
@@ -319,7 +325,7 @@ class Engine:
 
     # -- the API key -------------------------------------------------------------------------
 
-    async def _from_keyring(self, read: Callable[[], str | None], what: str) -> str | None:
+    async def _from_keyring(self, read: Callable[[], T], what: str) -> T | None:
         """`read()` off the loop: a locked OS keyring may show an unlock prompt, and the
         engine must not hang on it."""
         try:
@@ -339,25 +345,38 @@ class Engine:
                            timeout=self._model_timeout)
 
     def key_info(self) -> KeyInfo:
-        if self._api_key:
-            return KeyInfo(True, "env", key_hint(self._api_key))
-        return self.keys.info()
+        """What may be shown of the key in use (kept, so showing it never asks the keyring)."""
+        return self._key_info
 
-    def set_api_key(self, key: str) -> KeyInfo:
-        """Store the key (keyring or 0600 file) and use it from the next model call."""
-        source = self.keys.save(key)
-        self._use_key(self.keys.load()[0])
+    async def set_api_key(self, key: str) -> KeyInfo:
+        """Store the key (OS keyring or 0600 file) and use it from the next model call."""
+        if self._key_info.source == "env":
+            raise ApiKeyError("the key in use was given when the app started "
+                              "(ANTHROPIC_API_KEY in its environment) and wins over a stored "
+                              "key; change it there, or unset it and restart")
+        source = await self._keyring_call(lambda: self.keys.save(key))
+        self._use_key(check_key_format(key), KeyInfo(True, source, key_hint(key.strip())))
         self.daily_log.append("settings", f"API key saved ({source})")
-        return self.key_info()
+        return self._key_info
 
-    def clear_api_key(self) -> KeyInfo:
-        self.keys.clear()
-        self._use_key(self._api_key or self.keys.load()[0])
+    async def clear_api_key(self) -> KeyInfo:
+        await self._keyring_call(self.keys.clear)
+        key, source = await self._keyring_call(self.keys.load)
+        self._use_key(key, KeyInfo(key is not None, source, key_hint(key) if key else None))
         self.daily_log.append("settings", "stored API key removed")
-        return self.key_info()
+        return self._key_info
 
-    def _use_key(self, api_key: str | None) -> None:
+    async def _keyring_call(self, fn: Callable[[], Any]) -> Any:
+        try:
+            async with asyncio.timeout(KEYRING_TIMEOUT_S):
+                return await asyncio.to_thread(fn)
+        except TimeoutError:
+            raise ApiKeyError(f"the OS keyring did not answer within {KEYRING_TIMEOUT_S:g} s "
+                              "(is it locked?); unlock it and try again") from None
+
+    def _use_key(self, api_key: str | None, info: KeyInfo) -> None:
         # A turn in flight keeps the client it started with; the next call uses the new one.
+        self._key_info = info
         self._model = self._model_client(api_key)
         self.heartbeat._model = self._model
         self.dream._model = self._model

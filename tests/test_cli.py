@@ -269,11 +269,27 @@ def test_doctor_names_a_channel_server_that_is_not_on_the_allowlist(
     assert report["channels"]["servers"]["stranger"].startswith("refused: not in allowed")
 
 
-def test_panel_prints_the_running_apps_address_with_its_token(
+def test_panel_prints_a_link_that_works_once_and_holds_no_token(
         app: subprocess.Popen[str], env: dict[str, str], home: Home) -> None:
-    result = kairos(env, "panel", "--print")
+    import urllib.error
+    import urllib.request
+
+    link = kairos(env, "panel", "--print").stdout.strip()
     info = json.loads(home.control_file.read_text())
-    assert result.stdout.strip() == f"http://127.0.0.1:{info['port']}/?token={info['token']}"
+    assert link.startswith(f"http://127.0.0.1:{info['port']}/?code=")
+    assert info["token"] not in link
+
+    def trade() -> dict[str, str]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{info['port']}/api/panel/session", method="POST",
+            data=json.dumps({"code": link.split("code=", 1)[1]}).encode())
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    assert trade() == {"token": info["token"]}
+    with pytest.raises(urllib.error.HTTPError) as second:
+        trade()
+    assert second.value.code == 401
 
 
 def test_a_waiting_command_is_listed_and_denied_from_the_cli(

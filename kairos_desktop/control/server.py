@@ -6,10 +6,14 @@ server's loopback address is refused (DNS rebinding); no CORS headers are ever s
 in a browser cannot read any answer, and a request that says it comes from another origin is
 refused before it does anything.
 
-The panel page is served here too: `/?token=...` gives the page (the token may ride in the query
-string only on GETs, because EventSource cannot set headers), `/ui/*` its static files, which
-hold no data and need no token. Every answer carries a CSP that allows only this origin's
-scripts, styles and connections, and no referrer, so the token never leaves in a Referer.
+The panel page is served here too: `/` and `/ui/*` are static files that hold no data and need
+no token; the page gets its token from the address it was opened with and drops it from the
+address bar at once. A browser is opened on `/?code=...`, a single-use code the page trades for
+the token (POST /api/panel/session), because a browser's command line is readable by other
+local users and its history outlives the run. The token may ride in the query string only on
+GETs (EventSource cannot set headers). Every answer carries a CSP that allows only this
+origin's scripts, styles and connections, and no referrer, so the token never leaves in a
+Referer.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import json
 import os
 import secrets
+import time
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,10 +55,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
                 ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
-NO_TOKEN_PAGE = """<!doctype html><meta charset="utf-8"><title>Kairos</title>
-<h1>This page needs its key</h1>
-<p>Open the panel from the tray icon (Open…), or run <code>kairos panel</code>; <code>kairos
-panel --print</code> prints the address with the token of this run.</p>"""
+CODE_TTL_S = 120.0  # a panel link's code: single use, and only this long
 
 
 class ControlServer:
@@ -64,6 +66,7 @@ class ControlServer:
         self.token = secrets.token_urlsafe(32)
         self._runner: web.AppRunner | None = None
         self._streams: set[asyncio.Task[Any]] = set()  # handlers of open /api/events
+        self._codes: dict[str, float] = {}  # single-use panel codes -> monotonic expiry
 
     @property
     def url(self) -> str:
@@ -88,6 +91,8 @@ class ControlServer:
             web.post("/api/approvals/{approval_id}", self._approval_decide),
             web.post("/api/presence", self._presence),
             web.post("/api/panel/ready", self._panel_ready),
+            web.post("/api/panel/code", self._panel_code),
+            web.post("/api/panel/session", self._panel_session),
             web.get("/api/status", self._status),
             web.post("/api/send", self._send),
             web.get("/api/messages", self._messages),
@@ -153,7 +158,8 @@ class ControlServer:
         origin = request.headers.get("Origin")
         if origin is not None and origin not in {f"http://{h}" for h in allowed_hosts}:
             return _error(403, "cross-origin requests are not allowed")
-        if request.path.startswith("/ui/"):
+        if request.path == "/" or request.path.startswith("/ui/") \
+                or request.path == "/api/panel/session":
             return await handler(request)
         supplied = request.headers.get(TOKEN_HEADER, "")
         auth = request.headers.get("Authorization", "")
@@ -162,8 +168,6 @@ class ControlServer:
         if not supplied and request.method == "GET":
             supplied = request.query.get("token", "")
         if not secrets.compare_digest(supplied.encode(), self.token.encode()):
-            if request.path == "/":
-                return web.Response(status=401, text=NO_TOKEN_PAGE, content_type="text/html")
             return _error(401, "missing or wrong control token (see run/control.json)")
         return await handler(request)
 
@@ -310,13 +314,17 @@ class ControlServer:
             return web.json_response({"error": 'PUT /api/key needs {"key": "sk-ant-..."}',
                                       "key": "apiKey"}, status=400)
         try:
-            info = self.engine.set_api_key(key)
+            info = await self.engine.set_api_key(key)
         except ApiKeyError as exc:
             return web.json_response({"error": str(exc), "key": "apiKey"}, status=400)
         return web.json_response({"apiKey": info.to_dict()})
 
     async def _key_clear(self, _: web.Request) -> web.Response:
-        return web.json_response({"apiKey": self.engine.clear_api_key().to_dict()})
+        try:
+            info = await self.engine.clear_api_key()
+        except ApiKeyError as exc:
+            return web.json_response({"error": str(exc), "key": "apiKey"}, status=400)
+        return web.json_response({"apiKey": info.to_dict()})
 
     async def _chat(self, request: web.Request) -> web.Response:
         engine = self.engine
@@ -404,6 +412,29 @@ class ControlServer:
         self.engine.bus.publish("panel", ready=True,
                                 at=self.engine.clock.now().isoformat(timespec="milliseconds"))
         return web.json_response({"ok": True})
+
+    def issue_code(self) -> str:
+        """A single-use code for a panel link, traded for the token by the page."""
+        now = time.monotonic()
+        self._codes = {c: t for c, t in self._codes.items() if t > now}
+        code = secrets.token_urlsafe(24)
+        self._codes[code] = now + CODE_TTL_S
+        return code
+
+    def panel_link(self) -> str:
+        return f"{self.url}/?code={self.issue_code()}"
+
+    async def _panel_code(self, _: web.Request) -> web.Response:
+        return web.json_response({"code": self.issue_code(), "expiresInSeconds": CODE_TTL_S})
+
+    async def _panel_session(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        code = body.get("code") if isinstance(body, dict) else None
+        expires = self._codes.pop(code, 0.0) if isinstance(code, str) else 0.0
+        if expires <= time.monotonic():
+            return _error(401, "this panel link was used already or has expired; open the "
+                          "panel from the tray, or run `kairos panel` for a new link")
+        return web.json_response({"token": self.token})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",

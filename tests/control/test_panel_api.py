@@ -46,15 +46,25 @@ async def running(make_engine: EngineFactory, fake: FakeAnthropic) -> Engine:
 
 # -- the page --------------------------------------------------------------------------------
 
-async def test_the_page_needs_the_token_and_is_served_with_a_strict_csp(running) -> None:
-    token = running.control.token
-    status, headers, body = await asyncio.to_thread(_call, running, "GET", f"/?token={token}",
-                                                    token=False)
+async def test_the_page_is_static_and_served_with_a_strict_csp(running) -> None:
+    status, headers, body = await asyncio.to_thread(_call, running, "GET", "/", token=False)
     assert status == 200 and b"<html" in body.lower()
+    assert running.control.token.encode() not in body
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert headers["Referrer-Policy"] == "no-referrer"
-    status, _, body = await asyncio.to_thread(_call, running, "GET", "/", token=False)
-    assert status == 401 and b"Open the panel from the tray" in body
+
+
+async def test_a_panel_code_is_traded_for_the_token_once(running) -> None:
+    status, issued = await call(running, "POST", "/api/panel/code")
+    assert status == 200
+    status, session = await call(running, "POST", "/api/panel/session",
+                                 {"code": issued["code"]}, token=False)
+    assert status == 200 and session == {"token": running.control.token}
+    status, again = await call(running, "POST", "/api/panel/session", {"code": issued["code"]},
+                               token=False)
+    assert status == 401 and "used already or has expired" in again["error"]
+    status, _ = await call(running, "POST", "/api/panel/code", token=False)
+    assert status == 401  # only a holder of the token may make codes
 
 
 async def test_static_files_need_no_token_but_cannot_leave_the_ui_folder(running) -> None:
@@ -162,10 +172,13 @@ async def test_a_key_saved_from_the_panel_is_used_at_once_and_never_shown_back(
         assert key not in log.read_text()
 
 
-async def test_a_key_that_cannot_be_right_is_refused_with_the_reason(running) -> None:
-    status, body = await call(running, "PUT", "/api/key", {"key": "sk-ant oops"})
+async def test_a_key_that_cannot_be_right_is_refused_with_the_reason(
+        make_engine: EngineFactory) -> None:
+    engine = make_engine(api_key=None)
+    await engine.start()
+    status, body = await call(engine, "PUT", "/api/key", {"key": "sk-ant oops"})
     assert status == 400 and body["key"] == "apiKey" and "spaces" in body["error"]
-    assert not running.home.api_key_file.exists()
+    assert not engine.home.api_key_file.exists() and engine.status.state == "no_api_key"
 
 
 # -- tasks, log, memory, dream ---------------------------------------------------------------
@@ -280,3 +293,15 @@ async def test_an_open_page_does_not_hold_up_a_stop(running) -> None:
     async with asyncio.timeout(3):  # aiohttp would otherwise wait 60 s for the stream
         await running.stop()
     conn.close()
+
+
+async def test_a_key_from_the_environment_is_not_silently_shadowed(
+        make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-the-environment-0000")
+    engine = make_engine(api_key=None)
+    await engine.start()
+    _, settings = await call(engine, "GET", "/api/settings")
+    assert settings["apiKey"] == {"set": True, "source": "env", "hint": "sk-ant-…0000"}
+    status, body = await call(engine, "PUT", "/api/key", {"key": "sk-ant-" + "k" * 40})
+    assert status == 400 and "ANTHROPIC_API_KEY" in body["error"]
+    assert not engine.home.api_key_file.exists()
