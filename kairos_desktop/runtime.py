@@ -105,10 +105,13 @@ class Engine:
         """Validate and write `changes`, then apply them; SettingsError names a bad key."""
         if not self.started:
             raise SettingsError("the engine is not running")
-        inbox = changes.get("inboxDir", changes.get("inbox_dir", ...))
-        if isinstance(inbox, str) and inbox.strip():
-            check_writable_folder(Path(inbox).expanduser(), key="inboxDir")
-        self._settings = update_settings_file(self.home.settings_file, changes)
+        def inbox_is_writable(settings: Settings) -> None:
+            changed = "inboxDir" in changes or "inbox_dir" in changes
+            if changed and settings.inbox_dir:
+                check_writable_folder(Path(settings.inbox_dir).expanduser(), key="inboxDir")
+
+        self._settings = update_settings_file(self.home.settings_file, changes,
+                                              check=inbox_is_writable)
         self.inbox.folder = self.inbox_dir()
         self.inbox.max_bytes = self._settings.max_inbox_file_bytes
         self.status.model = self._settings.model

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +73,13 @@ class Settings(BaseModel):
     channels_enabled: bool = False
     allowed_channel_plugins: list[str] = Field(default_factory=list)
     model: str = DEFAULT_MODEL
+
+    @field_validator("inbox_dir")
+    @classmethod
+    def _inbox_dir_is_a_path_or_null(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # empty: the default folder
+        return value.strip()
     inbox_dir: str | None = None
     notifications_enabled: bool = True
     notify_statuses: list[Literal["normal", "proactive"]] = Field(
@@ -242,10 +250,12 @@ def parse_cli_value(text: str) -> Any:
         return text
 
 
-def update_settings_file(path: Path, changes: dict[str, Any]) -> Settings:
+def update_settings_file(path: Path, changes: dict[str, Any],
+                         check: Callable[[Settings], None] | None = None) -> Settings:
     """Apply `changes` (camelCase or snake_case keys) to settings.json and write it atomically.
 
-    Raises SettingsError naming the key when a key is unknown or a value is invalid; the file is
+    Raises SettingsError naming the key when a key is unknown or a value is invalid, or when
+    `check` (run on the validated result, before anything is written) raises it; the file is
     left unchanged in that case.
     """
     raw: dict[str, Any] = {}
@@ -274,9 +284,9 @@ def update_settings_file(path: Path, changes: dict[str, Any]) -> Settings:
             )
         merged[alias] = value
     current = load_settings(path).settings.to_json_dict() if path.exists() else {}
-    check = {**current, **{by_any_name[k]: v for k, v in changes.items()}}
+    candidate = {**current, **{by_any_name[k]: v for k, v in changes.items()}}
     try:
-        settings = Settings.model_validate(check)
+        settings = Settings.model_validate(candidate)
     except ValidationError as exc:
         err = exc.errors()[0]
         if err["loc"]:
@@ -287,6 +297,8 @@ def update_settings_file(path: Path, changes: dict[str, Any]) -> Settings:
         key = next((k for k in ("maxSleepDurationMs", "minSleepDurationMs") if k in named),
                    named[0])
         raise SettingsError(f"invalid value for {key}: {_describe(err)}", key=key) from exc
+    if check is not None:
+        check(settings)
     atomic_write_text(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
     return settings
 

@@ -128,12 +128,11 @@ def dream_info(dream: Any, *, now: datetime, min_hours: float, max_turns: int) -
     last = dream.lock.last_consolidated()
     last_at = datetime.fromtimestamp(last, UTC).astimezone(now.tzinfo) if last else None
     gate = dream.gates()
+    next_at: datetime | None = None  # unknown: it waits for activity, a key, or the switch
     if gate.ok:
-        next_at: datetime | None = now
-    elif last_at is not None:
-        next_at = max(now, last_at + timedelta(hours=min_hours))
-    else:
-        next_at = None
+        next_at = now
+    elif last_at is not None and now < last_at + timedelta(hours=min_hours):
+        next_at = last_at + timedelta(hours=min_hours)
     runs = dream.runs()
     return {
         "state": dream.state.to_dict(), "maxTurns": max_turns,

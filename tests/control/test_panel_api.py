@@ -305,3 +305,13 @@ async def test_a_key_from_the_environment_is_not_silently_shadowed(
     status, body = await call(engine, "PUT", "/api/key", {"key": "sk-ant-" + "k" * 40})
     assert status == 400 and "ANTHROPIC_API_KEY" in body["error"]
     assert not engine.home.api_key_file.exists()
+
+
+async def test_a_refused_change_creates_no_folder(running, tmp_path: Path) -> None:
+    wanted = tmp_path / "new" / "inbox"
+    status, body = await call(running, "PATCH", "/api/settings", {
+        "inboxDir": str(wanted), "minSleepDurationMs": 600_000, "maxSleepDurationMs": 60_000})
+    assert status == 400 and body["key"] == "maxSleepDurationMs"
+    assert not (tmp_path / "new").exists()
+    status, body = await call(running, "PATCH", "/api/settings", {"inboxDir": f"  {wanted}  "})
+    assert status == 200 and body["settings"]["inboxDir"] == str(wanted) and wanted.is_dir()
