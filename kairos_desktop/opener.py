@@ -17,6 +17,22 @@ def _run(args: list[str]) -> None:
                      start_new_session=True)
 
 
+# Opening one of these runs it (Windows' startfile, macOS' open, some Linux file managers): a
+# file the assistant delivered must not become code run without the approval that RunCommand
+# needs. They are shown in their folder instead.
+RUNNABLE_SUFFIXES = frozenset({
+    ".app", ".appimage", ".bat", ".cmd", ".com", ".command", ".cpl", ".desktop", ".exe", ".hta",
+    ".jar", ".js", ".jse", ".lnk", ".msc", ".msi", ".pif", ".pkg", ".ps1", ".py", ".pyw",
+    ".reg", ".scr", ".sh", ".url", ".vbe", ".vbs", ".workflow", ".wsf", ".wsh"})
+
+
+def runs_when_opened(path: Path) -> bool:
+    """True for a program or script (by type or by its executable bit)."""
+    if path.suffix.lower() in RUNNABLE_SUFFIXES:
+        return True
+    return os.name == "posix" and path.is_file() and os.access(path, os.X_OK)
+
+
 def open_path(path: Path) -> None:
     """Open `path` with its default application."""
     override = os.environ.get("KAIROS_OPENER")

@@ -40,7 +40,7 @@ from ..errors import (
     SettingsError,
     TaskLimitError,
 )
-from ..opener import open_path, show_in_folder
+from ..opener import open_path, runs_when_opened, show_in_folder
 from ..paths import shipped_dir
 from ..scheduler.describe import describe_cron
 from ..scheduler.rules import next_fires, validate_cron
@@ -343,9 +343,13 @@ class ControlServer:
         item = self._inbox_item(request)
         if item is None:
             return _error(404, "no inbox item with that id")
-        if not Path(item["path"]).exists():
+        path = Path(item["path"])
+        if not path.exists():
             return _error(410, f"{item['path']} is gone (moved or deleted)")
-        open_path(Path(item["path"]))
+        if runs_when_opened(path):
+            return _error(409, f"{path.name} is a program or script: opening it would run it. "
+                          "Use Show in folder and look at it first.")
+        open_path(path)
         self.engine.inbox.mark_read(item["id"])
         self.engine.bus.publish("inbox", id=item["id"], read=True)
         return web.json_response({"ok": True})

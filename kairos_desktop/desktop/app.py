@@ -265,9 +265,14 @@ class DesktopApp:
                 for item in items]
 
     def _open(self, path: Path) -> None:
-        from ..opener import open_path
+        """Open a delivered file; a program or script is shown in its folder instead, since
+        opening it would run it without the approval RunCommand needs."""
+        from ..opener import open_path, runs_when_opened, show_in_folder
 
-        open_path(path)
+        if runs_when_opened(path):
+            show_in_folder(path)
+        else:
+            open_path(path)
 
     # -- notification callbacks (engine loop) ------------------------------------------------
 

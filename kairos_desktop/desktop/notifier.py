@@ -11,7 +11,9 @@ anywhere, or expired) `withdraw` takes it down, so no stale buttons remain.
 
 from __future__ import annotations
 
+import html
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,9 +64,13 @@ class NativeNotifier(Notifier):
         if notification.kind == "file" and Capability.BUTTONS in caps:
             buttons.append(Button("Show in folder",
                                   on_pressed=lambda: self._on_reveal(notification)))
-        if (notification.kind == "approval" and self._on_decide is not None
-                and Capability.BUTTONS in caps):
-            buttons.append(Button("Allow", on_pressed=lambda: self._decided(notification, True)))
+        approval = notification.kind in ("approval", "approval-review")
+        if approval and self._on_decide is not None and Capability.BUTTONS in caps:
+            # A long or multi-line command cannot be read in a notification: no Allow there,
+            # a click opens the panel where it is shown whole.
+            if notification.kind == "approval":
+                buttons.append(Button("Allow",
+                                      on_pressed=lambda: self._decided(notification, True)))
             buttons.append(Button("Deny", on_pressed=lambda: self._decided(notification, False)))
         reply = None
         if notification.kind == "message" and Capability.REPLY_FIELD in caps:
@@ -72,8 +78,8 @@ class NativeNotifier(Notifier):
                                on_replied=lambda text: self._on_reply(notification, text))
         try:
             identifier = await self._notifier.send(
-                title=notification.title, message=notification.body,
-                urgency=(Urgency.Critical if notification.kind in ("error", "approval")
+                title=notification.title, message=_plain(notification.body),
+                urgency=(Urgency.Critical if notification.kind == "error" or approval
                          else Urgency.Normal),
                 buttons=buttons, reply_field=reply,
                 on_clicked=lambda: self._on_click(notification))
@@ -82,7 +88,7 @@ class NativeNotifier(Notifier):
             self._capabilities = frozenset()
             return False
         self.sent_ids.append(identifier)
-        if notification.kind == "approval" and notification.ref:
+        if approval and notification.ref:
             self._approval_ids[notification.ref] = identifier
         return True
 
@@ -104,3 +110,11 @@ class NativeNotifier(Notifier):
             await self._notifier.clear(identifier)
         except Exception as exc:
             log.warning("could not withdraw the approval notification: %s", exc)
+
+
+def _plain(text: str) -> str:
+    """Freedesktop servers read a body as markup (dunst, GNOME): escape it, so a command or a
+    message cannot hide part of itself in tags. Other platforms show text as it is."""
+    if not sys.platform.startswith("linux"):
+        return text
+    return html.escape(text, quote=False)

@@ -315,3 +315,22 @@ async def test_a_refused_change_creates_no_folder(running, tmp_path: Path) -> No
     assert not (tmp_path / "new").exists()
     status, body = await call(running, "PATCH", "/api/settings", {"inboxDir": f"  {wanted}  "})
     assert status == 200 and body["settings"]["inboxDir"] == str(wanted) and wanted.is_dir()
+
+
+async def test_a_delivered_script_is_never_opened_only_shown(
+        running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = tmp_path / "opened.txt"
+    script = tmp_path / "record-open.sh"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {recorder}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("KAIROS_OPENER", str(script))
+    for name in ("notes.md", "install.sh"):
+        (running.home.workspace_dir / name).write_text("echo hi\n")
+        await running.deliveries.file(str(running.home.workspace_dir / name))
+    items = {i["name"]: i["id"] for i in running.inbox.items()}
+    status, _ = await call(running, "POST", f"/api/inbox/{items['notes.md']}/open")
+    assert status == 200
+    status, body = await call(running, "POST", f"/api/inbox/{items['install.sh']}/open")
+    assert status == 409 and "opening it would run it" in body["error"]
+    await asyncio.sleep(0.3)  # the opener runs detached
+    assert recorder.read_text().split() == [str(running.inbox.folder / "notes.md")]
