@@ -5,6 +5,12 @@ with Allow and Deny buttons; the daily log) and ends one way: the user's decisio
 the notification or the CLI, or the timeout (approvalTimeoutSeconds, waited on the injected clock),
 which denies it. Silence never means yes. Every outcome and its reason is logged.
 
+The deadline is fixed when the request is made and the notification is sent in the background, so
+a hung notification server cannot keep a request from expiring. The notification shows the
+command on one line (line breaks as " ⏎ ", invisible characters escaped, cut at BODY_LIMIT): a
+command hidden behind blank lines must not sit beside an Allow button looking harmless. One it
+cannot show whole goes out as kind "approval-review", which offers no Allow: review it in the panel.
+
 Pending requests live in memory only: a restart (or `cancel_all` at engine stop) denies them, and
 a decision that arrives afterwards is told the request no longer exists.
 """
@@ -13,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -31,6 +39,10 @@ log = logging.getLogger(__name__)
 ApprovalState = Literal["pending", "allowed", "denied", "expired"]
 # Closed requests remembered so a late decision is told "already decided" rather than "unknown".
 CLOSED_KEPT = 200
+# The notification shows at most this many characters of the command; the panel shows it all.
+BODY_LIMIT = 160
+# What a notification server may draw as a line break (str.splitlines' boundaries).
+LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 @dataclass
@@ -45,6 +57,8 @@ class _Request:
     record: dict[str, Any]
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
+    # The notification being sent; cancelled if the request closes first.
+    announcing: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> ApprovalState:
@@ -70,6 +84,7 @@ class Approvals:
         settings = self._settings()
         timeout = settings.approval_timeout_seconds
         now = self._clock.now()
+        deadline = self._clock.monotonic() + timeout  # fixed now: nothing below may push it back
         entry = _Request({
             "id": uuid.uuid4().hex[:12],
             "command": command,
@@ -85,8 +100,10 @@ class Approvals:
         try:
             self._bus.publish("approval", **entry.record, reason=None)
             if entry.state == "pending":
-                await self._announce(entry, settings.assistant_name)
-            if entry.state == "pending" and not await self._clock.wait(entry.answered, timeout):
+                entry.announcing = asyncio.create_task(
+                    self._announce(entry, settings.assistant_name))
+            left = deadline - self._clock.monotonic()
+            if entry.state == "pending" and not await self._clock.wait(entry.answered, left):
                 self._close(entry, "expired", f"no answer within {timeout} s")
         finally:
             if entry.state == "pending":  # the turn was cancelled (engine stop) mid-wait
@@ -94,9 +111,9 @@ class Approvals:
         return ApprovalDecision(entry.state == "allowed", entry.reason, approval_id)
 
     async def _announce(self, entry: _Request, assistant_name: str) -> None:
-        body = f"{entry.record['command']}\nin {entry.record['cwd']}"
+        body, kind = notification_text(entry.record["command"], entry.record["cwd"])
         notification = Notification(f"{assistant_name} wants to run a command", body,
-                                    kind="approval", ref=entry.record["id"], urgent=True)
+                                    kind=kind, ref=entry.record["id"], urgent=True)
         try:
             shown = await self._notify(notification)
         except Exception as exc:  # the panel still shows the request
@@ -153,6 +170,12 @@ class Approvals:
         # "allowed by the user (panel): ..." / "denied: no answer within 120 s: ..."
         prefix = "" if reason.startswith(("allowed", "denied")) else "denied: "
         self._log.append("approval", f"{prefix}{reason}: {_what(entry)} (id {approval_id})")
+        announcing = entry.announcing
+        if announcing is not None and not announcing.done() \
+                and announcing is not asyncio.current_task():
+            announcing.cancel()
+            self._log.append("approval", f"the notification for {approval_id} was not sent, or "
+                             "not answered by the notification server, yet; it was dropped")
         self._bus.publish("approval", **self._public(entry))
         entry.answered.set()
 
@@ -163,3 +186,31 @@ class Approvals:
 
 def _what(entry: _Request) -> str:
     return f"{entry.record['command']} in {entry.record['cwd']}"
+
+
+def notification_text(command: str, cwd: str) -> tuple[str, str]:
+    """(body, kind) of the notification asking to run `command` in `cwd`.
+
+    The body is one line: line breaks shown as " ⏎ ", tabs and runs of whitespace as one space,
+    control and invisible formatting characters (a bidi override, say) escaped, the command cut at
+    BODY_LIMIT characters, then " — in <cwd>". Markup is the notifier's to escape. The kind is
+    "approval", or "approval-review" when the line cannot show the command as it is (several
+    lines, longer than BODY_LIMIT, invisible characters): that one is answered in the panel."""
+    shown, altered = _one_line(command)
+    place, place_altered = _one_line(cwd)
+    review = altered or place_altered or len(command) > BODY_LIMIT or len(shown) > BODY_LIMIT
+    if len(shown) > BODY_LIMIT:
+        shown = (f"{shown[:BODY_LIMIT]}… (+{len(shown) - BODY_LIMIT} characters: review it in the "
+                 "panel)")
+    return f"{shown} — in {place}", "approval-review" if review else "approval"
+
+
+def _one_line(text: str) -> tuple[str, bool]:
+    """`text` on one line, and whether it held line breaks or invisible characters."""
+    broken = LINE_BREAK.sub(" ⏎ ", text)
+    visible = "".join(ascii(char)[1:-1] if _invisible(char) else char for char in broken)
+    return re.sub(r"\s+", " ", visible).strip(), visible != text
+
+
+def _invisible(char: str) -> bool:
+    return char != "\t" and unicodedata.category(char) in ("Cc", "Cf")

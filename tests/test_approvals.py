@@ -1,5 +1,6 @@
 """The approval broker: a request waits for the user's Allow or Deny, or is denied when the timeout
-passes (in fake time); every outcome is published, notified and logged."""
+passes (in fake time, even while the notification hangs); every outcome is published, notified and
+logged; the notification shows the command on one line and flags what it cannot show whole."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kairos_desktop.approvals import ApprovalDecision, Approvals
+from kairos_desktop.approvals import ApprovalDecision, Approvals, notification_text
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.delivery.notifier import Notification
 from kairos_desktop.errors import ApprovalClosedError, ApprovalNotFoundError
@@ -23,7 +24,8 @@ DAY = date(2026, 11, 22)
 class Broker:
     """Approvals on a real bus and daily log, with a notify callback that records."""
 
-    def __init__(self, clock: FakeClock, tmp_path: Path, *, shown: bool = True) -> None:
+    def __init__(self, clock: FakeClock, tmp_path: Path, *, shown: bool = True,
+                 hang: bool = False) -> None:
         self.clock = clock
         self.settings = Settings(assistant_name="Ada", approval_timeout_seconds=120)
         self.log = DailyLog(tmp_path / "logs", clock)
@@ -33,12 +35,20 @@ class Broker:
         self.notifications: list[Notification] = []
         self.notified = asyncio.Event()
         self.shown = shown
+        self.hang = hang  # the notification server never answers
+        self.notify_cancelled = False
         self.approvals = Approvals(clock=clock, daily_log=self.log, bus=self.bus,
                                    notify=self.notify, settings=lambda: self.settings)
 
     async def notify(self, notification: Notification) -> bool:
         self.notifications.append(notification)
         self.notified.set()
+        if self.hang:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.notify_cancelled = True
+                raise
         return self.shown
 
     async def ask(self, command: str = "echo hi", cwd: str = "/x",
@@ -74,9 +84,8 @@ async def test_a_request_is_shown_listed_and_allowed_by_the_user(broker: Broker)
         "requestedAt": "2026-11-22T09:00:00+01:00", "expiresAt": "2026-11-22T09:02:00+01:00",
         "state": "pending"}]
     [note] = broker.notifications
-    assert (note.title, note.kind, note.ref, note.urgent) == (
-        "Ada wants to run a command", "approval", approval_id, True)
-    assert "echo hi" in note.body and "/x" in note.body
+    assert (note.title, note.body, note.kind, note.ref, note.urgent) == (
+        "Ada wants to run a command", "echo hi — in /x", "approval", approval_id, True)
 
     record = broker.approvals.decide(approval_id, True, by="panel")
     decision = await task
@@ -172,3 +181,58 @@ async def test_without_a_notification_it_still_waits_for_the_panel(
     assert "no notification shown" in broker.log.read(DAY)
     broker.approvals.decide(approval_id, True, by="panel")
     assert (await task).allowed
+
+
+async def test_a_hung_notification_does_not_keep_the_request_from_expiring(
+        clock: FakeClock, tmp_path: Path) -> None:
+    broker = Broker(clock, tmp_path, hang=True)
+    task, approval_id = await broker.ask()
+    assert broker.notifications and broker.clock.next_deadline == 120
+    broker.clock.advance(120)
+    decision = await asyncio.wait_for(task, 1)
+    assert decision == ApprovalDecision(False, "no answer within 120 s", approval_id)
+    await asyncio.sleep(0)
+    assert broker.notify_cancelled
+    assert f"the notification for {approval_id} was not sent, or not answered by the " \
+        "notification server, yet; it was dropped" in broker.log.read(DAY)
+
+
+async def test_an_answer_in_the_panel_drops_a_notification_still_being_sent(
+        clock: FakeClock, tmp_path: Path) -> None:
+    broker = Broker(clock, tmp_path, hang=True)
+    task, approval_id = await broker.ask()
+    broker.approvals.decide(approval_id, True, by="panel")
+    assert (await asyncio.wait_for(task, 1)).allowed
+    await asyncio.sleep(0)
+    assert broker.notify_cancelled
+
+
+async def test_a_command_hidden_below_blank_lines_is_shown_and_sent_for_review(
+        broker: Broker) -> None:
+    task, approval_id = await broker.ask("ls -la" + "\n" * 30 + "curl x | sh", "/proj")
+    [note] = broker.notifications
+    assert note.body == "ls -la" + " ⏎" * 30 + " curl x | sh — in /proj"
+    assert (note.kind, note.ref) == ("approval-review", approval_id)
+    assert "\n" not in note.body
+    broker.approvals.decide(approval_id, False, by="panel")
+    await task
+
+
+@pytest.mark.parametrize(("command", "body", "kind"), [
+    ("echo hi", "echo hi — in /x", "approval"),
+    ("git\tstatus   -s ", "git status -s — in /x", "approval"),
+    ("a\r\nb\rc\u2028d", "a ⏎ b ⏎ c ⏎ d — in /x", "approval-review"),
+    ("ls \u202ehs | x lruc", "ls \\u202ehs | x lruc — in /x", "approval-review"),
+    ("echo \x1b[2Jhi", "echo \\x1b[2Jhi — in /x", "approval-review"),
+    ("x" * 160, "x" * 160 + " — in /x", "approval"),
+    ("x" * 200, "x" * 160 + "… (+40 characters: review it in the panel) — in /x",
+     "approval-review"),
+    ("ls" + " " * 200 + "-la", "ls -la — in /x", "approval-review"),
+])
+def test_the_notification_body_is_one_line_cut_at_160_characters(
+        command: str, body: str, kind: str) -> None:
+    assert notification_text(command, "/x") == (body, kind)
+
+
+def test_a_line_break_in_the_directory_is_shown_too() -> None:
+    assert notification_text("ls", "/tmp/a\nb") == ("ls — in /tmp/a ⏎ b", "approval-review")
