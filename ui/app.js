@@ -2,14 +2,17 @@
  *
  * Plain JavaScript with no build step: the page is served by the engine's control API and shown
  * in a pywebview window or a browser tab. Everything it knows comes from the JSON API (the token
- * from the URL goes in the X-Kairos-Token header) and the live event stream (/api/events); the
- * page never polls. CSP forbids inline scripts and style attributes, so styling is done through
+ * goes in the X-Kairos-Token header) and the live event stream (/api/events); the page never
+ * polls. The token is not left in the address bar or the history: the page is opened with a
+ * one-time `?code=` that it trades for the token (or, from older callers, `?token=`), keeps the
+ * token in sessionStorage for reloads, and drops the query string at once. CSP forbids inline scripts and style attributes, so styling is done through
  * classes in app.css (element.style only for the composer's height).
  */
 "use strict";
 
 (() => {
-  const TOKEN = new URLSearchParams(location.search).get("token") || "";
+  const TOKEN_KEY = "kairos-token";
+  let TOKEN = "";
   const VIEWS = ["chat", "inbox", "tasks", "activity", "memory", "settings"];
   const VIEW_TITLES = {
     chat: "Chat", inbox: "Inbox", tasks: "Tasks", activity: "Activity", memory: "Memory",
@@ -189,6 +192,7 @@
       return { ok: false, status: 0, data: { error: "The assistant is not answering. Is it still running?" } };
     }
     if (response.status === 401) {
+      forgetToken();
       showFatal();
       throw new AuthError("unauthorized");
     }
@@ -206,6 +210,61 @@
 
   function post(path, body = {}) {
     return api(path, { method: "POST", body });
+  }
+
+  function storedToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch {
+      return ""; // storage disabled: the page still works until it is reloaded
+    }
+  }
+
+  function storeToken(token) {
+    try {
+      sessionStorage.setItem(TOKEN_KEY, token);
+    } catch {
+      /* see storedToken */
+    }
+  }
+
+  function forgetToken() {
+    try {
+      sessionStorage.removeItem(TOKEN_KEY);
+    } catch {
+      /* see storedToken */
+    }
+  }
+
+  // The token for this page: from a one-time ?code= (traded at the server), a ?token=, or what
+  // this tab stored before a reload. The query string leaves the address bar and the history
+  // entry before anything else happens; the #view stays. "" means the page cannot work.
+  async function acquireToken() {
+    const params = new URLSearchParams(location.search);
+    const code = params.get("code");
+    const fromUrl = params.get("token");
+    if (code === null && fromUrl === null) return storedToken();
+    history.replaceState(history.state, "", location.pathname + location.hash);
+    if (code === null) {
+      if (fromUrl) storeToken(fromUrl);
+      return fromUrl;
+    }
+    let response;
+    try {
+      response = await fetch("/api/panel/session", {
+        method: "POST", cache: "no-store",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ code }),
+      });
+    } catch {
+      showFatal("The assistant is not answering", "Is it still running? Open the panel again from the tray, or run kairos panel.");
+      return null;
+    }
+    const data = response.ok ? await response.json().catch(() => null) : null;
+    const token = data && typeof data.token === "string" ? data.token : "";
+    if (token) storeToken(token);
+    else forgetToken();
+    return token;
   }
 
   function showFatal(title, text) {
@@ -1441,22 +1500,41 @@
     else if (known && data.state === "allowed") toast(`Allowed: ${data.command || ""}`);
   }
 
-  function renderApprovals() {
+  // Which approval button has the focus, as {id, action}, or null when the focus is elsewhere.
+  function focusedApproval() {
+    const el = document.activeElement;
+    const item = el?.closest?.(".approval");
+    if (!item || !$("approval-list").contains(item)) return null;
+    return { id: item.dataset.id, action: el.dataset?.testid || null };
+  }
+
+  // After the list was rebuilt, give the focus back to the very button that had it. If that
+  // request is gone, the focus goes to the banner's heading (Enter there does nothing), or back
+  // to the view when no request is left: never onto an Allow (or Deny) the user did not choose.
+  function restoreApprovalFocus(had) {
+    if (!had) return;
+    const item = [...$("approval-list").children].find((li) => li.dataset.id === had.id);
+    const button = item && had.action ? item.querySelector(`[data-testid="${CSS.escape(had.action)}"]`) : null;
+    if (button && !button.disabled) button.focus({ preventScroll: true });
+    else if (state.approvals.size) $("approvals-title").focus({ preventScroll: true });
+    else if (state.view) focusView(state.view);
+  }
+
+  function renderApprovals(had = focusedApproval()) {
     const items = [...state.approvals.values()].sort((a, b) => String(a.requestedAt).localeCompare(String(b.requestedAt)));
     const list = $("approval-list");
-    const focusedId = document.activeElement?.closest?.(".approval")?.dataset.id;
     list.replaceChildren(...items.map((a) => h("li", { class: "approval", "data-testid": "approval-item", "data-id": a.id },
       h("pre", { class: "approval-command", "data-testid": "approval-command" }, a.command),
       h("div", { class: "approval-meta" },
         a.cwd ? h("span", { "data-testid": "approval-cwd" }, "in ", h("code", null, a.cwd)) : null,
         h("span", { class: "approval-countdown", "data-testid": "approval-countdown", "data-expires": a.expiresAt }, countdown(a.expiresAt))),
       h("div", { class: "approval-actions" },
-        h("button", { type: "button", class: "btn btn-danger", "data-testid": "approval-deny", onclick: () => decide(a, "deny") }, "Deny"),
-        h("button", { type: "button", class: "btn btn-allow", "data-testid": "approval-allow", onclick: () => decide(a, "allow") }, "Allow")))));
+        h("button", { type: "button", class: "btn btn-danger", "data-testid": "approval-deny", disabled: state.decidedHere.has(a.id), onclick: () => decide(a, "deny") }, "Deny"),
+        h("button", { type: "button", class: "btn btn-allow", "data-testid": "approval-allow", disabled: state.decidedHere.has(a.id), onclick: () => decide(a, "allow") }, "Allow")))));
     $("approvals").hidden = items.length === 0;
     renderStatus();
     $("approvals-title-text").textContent = items.length > 1 ? `${items.length} commands wait for your approval` : "Waiting for your approval";
-    if (focusedId) list.querySelector(`[data-id="${CSS.escape(focusedId)}"] [data-testid="approval-allow"]`)?.focus();
+    restoreApprovalFocus(had);
     clearInterval(approvalTicker);
     if (items.length) approvalTicker = setInterval(tickApprovals, 1000);
   }
@@ -1476,11 +1554,12 @@
   }
 
   async function decide(approval, decision) {
+    const had = focusedApproval(); // before the buttons are disabled, which drops the focus
     state.decidedHere.add(approval.id);
     for (const b of document.querySelectorAll(`.approval[data-id="${CSS.escape(approval.id)}"] button`)) b.disabled = true;
     const r = await post(`/api/approvals/${encodeURIComponent(approval.id)}`, { decision });
     state.approvals.delete(approval.id);
-    renderApprovals();
+    renderApprovals(had);
     if (r.ok) toast(decision === "allow" ? `Allowed: ${approval.command}` : `Denied: ${approval.command}`);
     else if (r.status === 409 || r.status === 404) toast(r.data.error || "Already decided, or the time ran out.");
     else {
@@ -1712,8 +1791,9 @@
   }
 
   async function boot() {
+    TOKEN = await acquireToken();
     if (!TOKEN) {
-      showFatal();
+      if (TOKEN === "") showFatal(); // null: acquireToken said what went wrong
       return;
     }
     wire();

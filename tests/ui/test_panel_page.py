@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,59 @@ def test_the_hash_opens_a_view_so_the_tray_can_open_settings(panel: Panel) -> No
 
 
 def test_without_the_token_the_page_says_how_to_open_it(panel: Panel) -> None:
-    base = f"http://127.0.0.1:{panel.app.port}/ui/index.html"
-    for url in (base, f"{base}?token=not-the-token"):
+    root = f"http://127.0.0.1:{panel.app.port}/"
+    base = f"{root}ui/index.html"
+    for url in (root, base, f"{base}?token=not-the-token"):
         page = panel.context.new_page()
         page.goto(url)
         expect(page.get_by_test_id("fatal")).to_be_visible()
+        expect(page.get_by_test_id("fatal")).to_contain_text("needs its key")
         expect(page.get_by_test_id("fatal")).to_contain_text("kairos panel")
         page.close()
+
+
+def _one_time_code(panel: Panel) -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{panel.app.port}/api/panel/code", data=b"{}", method="POST",
+        headers={"X-Kairos-Token": panel.app.token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.load(response)["code"])
+
+
+def test_the_token_leaves_the_address_bar_and_a_reload_still_works(panel: Panel) -> None:
+    page = panel.open("settings")
+    assert "token" not in page.url
+    assert page.url.endswith("/#settings")
+    page.reload()
+    expect(page.get_by_test_id("status-pill")).to_have_attribute("data-state", "sleeping")
+    expect(page.get_by_test_id("setting-assistantName")).to_have_value("Kairos")
+    expect(page.get_by_test_id("assistant-name")).to_have_text("Kairos")
+    expect(page.get_by_test_id("fatal")).to_be_hidden()
+    assert "token" not in page.url
+    assert panel.errors == []
+
+
+def test_a_one_time_code_opens_the_panel_once_and_leaves_no_trace_in_the_url(
+        panel: Panel, browser: Any) -> None:
+    url = f"http://127.0.0.1:{panel.app.port}/?code={_one_time_code(panel)}#tasks"
+    page = panel.context.new_page()
+    with page.expect_request(lambda r: r.url.endswith("/api/panel/ready")):
+        page.goto(url)
+    expect(page.get_by_test_id("nav-tasks")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_test_id("assistant-name")).to_have_text("Kairos")
+    assert "code" not in page.url and "token" not in page.url
+    page.reload()  # the token was kept for this tab, the code is not needed again
+    expect(page.get_by_test_id("status-pill")).to_have_attribute("data-state", "sleeping")
+    expect(page.get_by_test_id("fatal")).to_be_hidden()
+    again = browser.new_context()
+    try:
+        second = again.new_page()
+        second.goto(url)
+        expect(second.get_by_test_id("fatal")).to_be_visible()
+        expect(second.get_by_test_id("fatal")).to_contain_text("needs its key")
+        assert "code" not in second.url
+    finally:
+        again.close()
 
 
 def test_when_the_app_goes_away_the_page_says_it_is_reconnecting(panel: Panel) -> None:
@@ -324,3 +371,42 @@ def test_no_answer_in_time_denies_the_command(panel: Panel, fake: FakeAnthropic)
     results = wait_until(lambda: [t for t in tool_results(fake) if "not run" in t], 15,
                          "a denied tool result")
     assert "no answer within 5 s" in results[-1]
+
+
+# Chromium keeps an open event stream through emulated offline mode, so a test that needs the
+# stream to drop closes it from inside the page: this keeps every EventSource the page makes.
+KEEP_EVENT_SOURCES = """
+window.__eventSources = [];
+window.EventSource = class extends window.EventSource {
+  constructor(...args) { super(...args); window.__eventSources.push(this); }
+};
+"""
+
+
+@pytest.fixture
+def run_command_waiting_long(run_command: None, settings: dict[str, Any]) -> None:
+    settings["approvalTimeoutSeconds"] = 600
+
+
+@pytest.mark.usefixtures("run_command_waiting_long")
+def test_a_redrawn_approval_list_keeps_the_focus_on_deny_so_enter_denies(
+        panel: Panel, fake: FakeAnthropic) -> None:
+    panel.context.add_init_script(KEEP_EVENT_SOURCES)
+    page = panel.open("chat")
+    item = _ask_to_run(page)
+    item.get_by_test_id("approval-deny").focus()
+    item.evaluate("el => el.classList.add('drawn-before')")
+    # The event stream drops (as when the browser gives up on it) and comes back: the page fetches
+    # the approvals again and redraws the list, the request still pending.
+    page.evaluate("const s = window.__eventSources.at(-1); "
+                  "s.close(); s.dispatchEvent(new Event('error'))")
+    expect(page.get_by_test_id("reconnecting")).to_be_visible()
+    expect(page.get_by_test_id("reconnecting")).to_be_hidden(timeout=15_000)
+    expect(page.locator(".approval.drawn-before")).to_have_count(0)
+    expect(item).to_have_count(1)
+    expect(item.get_by_test_id("approval-deny")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("approval-item")).to_have_count(0)
+    results = wait_until(lambda: [t for t in tool_results(fake) if "not run" in t], 15,
+                         "a denied tool result")
+    assert "denied by the user" in results[-1]
