@@ -26,6 +26,10 @@ from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, Reply, 
 
 try:
     from playwright.sync_api import expect
+
+    # A turn through the real engine and the fake model can take seconds on a loaded 2-CPU CI
+    # machine; a wait that passes is as fast as before.
+    expect.set_options(timeout=15_000)
 except ImportError:  # the `browser` fixture skips every test that would need it
     expect = None  # type: ignore[assignment]
 
