@@ -234,16 +234,24 @@ async def _run_headless(home: Home, args: argparse.Namespace) -> int:
     name = engine.settings.assistant_name
     for problem in engine.settings_problems:
         print(f"kairos: settings: {problem}", file=sys.stderr)
-    engine.bus.subscribe(lambda e: _print_event(name, e))
+    told_no_key = False
+
+    def on_event(event: Any) -> None:
+        nonlocal told_no_key
+        _print_event(name, event)
+        # Known once the keyring answered (it is asked after start-up): say it once.
+        if event.kind == "state" and event.data.get("state") == "no_api_key" \
+                and not told_no_key:
+            told_no_key = True
+            print(f"kairos: {event.data.get('detail')}", file=sys.stderr, flush=True)
+
+    engine.bus.subscribe(on_event)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises
             loop.add_signal_handler(sig, engine.stop_requested.set)
-    state = engine.status.state
-    print(f"{name} is running (session {engine.status.session_id}, home {home.root}, "
-          f"state {state}). Ctrl+C stops it.", flush=True)
-    if state == "no_api_key":
-        print(f"kairos: {engine.status.detail}", file=sys.stderr)
+    print(f"{name} is running (session {engine.status.session_id}, home {home.root}). "
+          "Ctrl+C stops it.", flush=True)
     await engine.run_until_stopped(args.exit_after)
     print(f"{name} stopped.", flush=True)
     return 0

@@ -78,10 +78,23 @@ class ApiKeyStore:
         self.key_file = key_file
         self.account = account
 
-    def load(self) -> tuple[str | None, Source | None]:
+    def load_local(self) -> tuple[str | None, Source | None]:
+        """The environment or the file: instant, never asks the keyring."""
         env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
         if env:
             return env, "env"
+        if self.key_file.exists():
+            text = self.key_file.read_text(encoding="utf-8").strip()
+            if text:
+                return text, "file"
+        return None, None
+
+    def load(self) -> tuple[str | None, Source | None]:
+        """The environment, the file (written only where no keyring works), the keyring. The
+        keyring may be slow: a locked one shows the user an unlock prompt."""
+        key, source = self.load_local()
+        if key:
+            return key, source
         ring = usable_keyring()
         if ring is not None:
             try:
@@ -91,10 +104,6 @@ class ApiKeyStore:
                 stored = None
             if stored:
                 return stored, "keyring"
-        if self.key_file.exists():
-            text = self.key_file.read_text(encoding="utf-8").strip()
-            if text:
-                return text, "file"
         return None, None
 
     def info(self) -> KeyInfo:

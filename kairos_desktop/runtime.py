@@ -176,10 +176,7 @@ class Engine:
         self.transcript = Transcript.open(self.home.sessions_dir, session_id)
         self.deliveries.session_id = session_id
         self.keys = self.home.api_keys()
-        if self._api_key:
-            api_key, source = self._api_key, "env"
-        else:
-            api_key, source = await self._from_keyring(self.keys.load, "API key") or (None, None)
+        api_key, source = (self._api_key, "env") if self._api_key else self.keys.load_local()
         self._key_info = KeyInfo(api_key is not None, source, key_hint(api_key) if api_key
                                  else None)
         self._model = self._model_client(api_key)
@@ -214,10 +211,10 @@ class Engine:
             folders=self._settings.watched_folders, put=self.queue.put, clock=self.clock,
             debounce_seconds=self._settings.folder_debounce_seconds, daily_log=self.daily_log,
             exclude=[self.home.root])  # the home changes on every tick: never report it
-        github_token = await self._from_keyring(resolve_token, "GitHub token")
         self.subscriptions = PRSubscriptions(
             store=self.store, put=self.queue.put, clock=self.clock,
-            settings=lambda: self._settings, token=github_token, daily_log=self.daily_log)
+            settings=lambda: self._settings, token=resolve_token(keyring=False),
+            daily_log=self.daily_log)
         self.status.session_id = session_id
         self.status.model = self._settings.model
         self.folders.update(self._settings.watched_folders, self._settings.folder_debounce_seconds)
@@ -236,11 +233,6 @@ class Engine:
             f"model {self._settings.model}, {len(self.queue)} queued item(s))")
         for problem in self.settings_problems:
             self.daily_log.append("settings", problem)
-        if self._model is None:
-            self.status.state = "no_api_key"
-            self.status.detail = ("no Anthropic API key: set ANTHROPIC_API_KEY or run "
-                                  "`kairos key set`")
-            self.daily_log.append("start", "no API key: no model calls will be made")
         if control_api:
             from .control.server import ControlServer
 
@@ -248,13 +240,33 @@ class Engine:
             await self.control.start()
         await self._check_yesterdays_log()
         self.scheduler.fire_due()  # what was missed while closed joins the very first turn
-        self._task = running.create_task(self.heartbeat.run(), name="kairos-heartbeat")
+        self._task = running.create_task(self._secrets_then_heartbeat(),
+                                         name="kairos-heartbeat")
         self._scheduler_task = running.create_task(self.scheduler.run(), name="kairos-scheduler")
         self._dream_scan = running.create_task(self.dream.scan_loop(), name="kairos-dream-scan")
-        await self.subscriptions.start()
+        self._github_start = running.create_task(self._github_token_then_poll(),
+                                                 name="kairos-github-start")
         await self.channels.start()
         await self.folders.start()
         self.started = True
+
+    async def _secrets_then_heartbeat(self) -> None:
+        """The OS keyring is asked only now, with the control API (and the tray) already up:
+        a locked keyring's unlock prompt holds the first tick, not the app."""
+        if self._model is None:
+            found = await self._from_keyring(self.keys.load, "API key")
+            key, source = found if found else (None, None)
+            if self._model is None:  # else a key saved meanwhile (the panel) wins
+                self._use_key(key, KeyInfo(key is not None, source,
+                                           key_hint(key) if key else None))
+            if self._model is None:
+                self.daily_log.append("start", "no API key: no model calls will be made")
+        await self.heartbeat.run()
+
+    async def _github_token_then_poll(self) -> None:
+        if self.subscriptions.token is None:
+            self.subscriptions.token = await self._from_keyring(resolve_token, "GitHub token")
+        await self.subscriptions.start()
 
     async def _nightly_dream(self, task: Any) -> None:
         if self.heartbeat.present():
@@ -295,6 +307,9 @@ class Engine:
         self.scheduler.stop()
         self.approvals.cancel_all("the app is stopping")
         await self.dream.stop()
+        self._github_start.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._github_start
         await self.subscriptions.stop()
         await self.channels.stop()
         await self.folders.stop()

@@ -249,7 +249,7 @@ async def test_without_an_api_key_no_model_call_is_made_and_the_user_is_told(
         make_engine: EngineFactory, fake: FakeAnthropic) -> None:
     engine = make_engine(api_key=None)
     await engine.start(control_api=False)
-    assert engine.status.state == "no_api_key"
+    await wait_for(engine, lambda: engine.status.state == "no_api_key", what="no key found")
     engine.send("hi")
     await wait_for(engine, lambda: len(engine.outbox.recent()) == 1, what="the no-key answer")
     reply = engine.outbox.recent()[0]

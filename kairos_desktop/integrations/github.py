@@ -109,17 +109,17 @@ class GitHubRateLimitError(GitHubError):
         self.until = until
 
 
-def resolve_token() -> str | None:
+def resolve_token(*, keyring: bool = True) -> str | None:
     """The GitHub token: $GITHUB_TOKEN, else the `keyring` entry (service "kairos", user
     "github") when the keyring package is installed, else None (public repos, anonymously)."""
     token = os.environ.get("GITHUB_TOKEN", "").strip()
     if token:
         return token
-    keyring = usable_keyring()
-    if keyring is None:
+    ring = usable_keyring() if keyring else None
+    if ring is None:
         return None
     try:
-        stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+        stored = ring.get_password(KEYRING_SERVICE, KEYRING_USER)
     except Exception as exc:  # backends raise their own types (KeyringError, D-Bus errors...)
         log.warning("could not read the GitHub token from the keyring: %s", exc)
         return None
@@ -325,6 +325,14 @@ class PRSubscriptions:
         return result
 
     # -- running ---------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        self._token = value or None
 
     async def start(self) -> None:
         """Start the polling coroutine on the running loop (once; a second call is a no-op)."""

@@ -155,7 +155,7 @@ async def test_a_key_saved_from_the_panel_is_used_at_once_and_never_shown_back(
         make_engine: EngineFactory, fake: FakeAnthropic) -> None:
     engine = make_engine(api_key=None)
     await engine.start()
-    assert engine.status.state == "no_api_key"
+    await wait_for(engine, lambda: engine.status.state == "no_api_key", what="no key")
     key = "sk-ant-api03-" + "x" * 40 + "WXYZ"
     status, body = await call(engine, "PUT", "/api/key", {"key": key})
     assert status == 200
