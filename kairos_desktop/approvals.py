@@ -79,8 +79,9 @@ class Approvals:
         self._pending: dict[str, _Request] = {}
         self._closed: OrderedDict[str, _Request] = OrderedDict()
 
-    async def request(self, command: str, cwd: str) -> ApprovalDecision:
-        """Ask the user to allow `command` in `cwd`; returns once they answer or time runs out."""
+    async def request(self, command: str, cwd: str, *, why: str = "") -> ApprovalDecision:
+        """Ask the user to allow `command` in `cwd`; returns once they answer or time runs out.
+        `why`: why it was not let through without asking (shown with the request)."""
         settings = self._settings()
         timeout = settings.approval_timeout_seconds
         now = self._clock.now()
@@ -92,6 +93,7 @@ class Approvals:
             "requestedAt": now.isoformat(timespec="seconds"),
             "expiresAt": add_seconds(now, timeout).isoformat(timespec="seconds"),
             "state": "pending",
+            "why": why,
         })
         approval_id = entry.record["id"]
         self._pending[approval_id] = entry

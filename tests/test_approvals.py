@@ -82,7 +82,7 @@ async def test_a_request_is_shown_listed_and_allowed_by_the_user(broker: Broker)
     assert broker.approvals.pending() == [{
         "id": approval_id, "command": "echo hi", "cwd": "/x",
         "requestedAt": "2026-11-22T09:00:00+01:00", "expiresAt": "2026-11-22T09:02:00+01:00",
-        "state": "pending"}]
+        "state": "pending", "why": ""}]
     [note] = broker.notifications
     assert (note.title, note.body, note.kind, note.ref, note.urgent) == (
         "Ada wants to run a command", "echo hi — in /x", "approval", approval_id, True)

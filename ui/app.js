@@ -1527,7 +1527,8 @@
       h("pre", { class: "approval-command", "data-testid": "approval-command" }, a.command),
       h("div", { class: "approval-meta" },
         a.cwd ? h("span", { "data-testid": "approval-cwd" }, "in ", h("code", null, a.cwd)) : null,
-        h("span", { class: "approval-countdown", "data-testid": "approval-countdown", "data-expires": a.expiresAt }, countdown(a.expiresAt))),
+        h("span", { class: "approval-countdown", "data-testid": "approval-countdown", "data-expires": a.expiresAt }, countdown(a.expiresAt)),
+        a.why ? h("span", { class: "approval-why", "data-testid": "approval-why" }, `asked because ${a.why}`) : null),
       h("div", { class: "approval-actions" },
         h("button", { type: "button", class: "btn btn-danger", "data-testid": "approval-deny", disabled: state.decidedHere.has(a.id), onclick: () => decide(a, "deny") }, "Deny"),
         h("button", { type: "button", class: "btn btn-allow", "data-testid": "approval-allow", disabled: state.decidedHere.has(a.id), onclick: () => decide(a, "allow") }, "Allow")))));

@@ -237,7 +237,8 @@ class _RunCommand:
             else:
                 if problem is not None:
                     steps.append(f"needs approval: {problem}")
-                decision = await self._approvals.request(command, str(cwd))
+                decision = await self._approvals.request(
+                    command, str(cwd), why=problem or "no allowlist entry covers it")
                 if not decision.allowed:
                     why = decision.reason if decision.reason.startswith("denied") \
                         else f"denied: {decision.reason}"

@@ -233,6 +233,7 @@ async def test_run_command_waits_for_the_panels_decision(
     await wait_for(engine, lambda: bool(engine.approvals.pending()), what="an approval")
     _, pending = await call(engine, "GET", "/api/approvals")
     assert pending[0]["command"] == "echo hello-from-shell"
+    assert pending[0]["why"] == "no allowlist entry covers it"
     status, _result = await call(engine, "POST", f"/api/approvals/{pending[0]['id']}",
                                 {"decision": decision})
     assert status == 200
