@@ -326,6 +326,8 @@ def _ask_to_run(page: Any) -> Any:
     expect(item).to_have_count(1)
     expect(item.get_by_test_id("approval-command")).to_have_text("echo hi")
     expect(item.get_by_test_id("approval-countdown")).to_contain_text("answer within")
+    expect(item.get_by_test_id("approval-why")).to_have_text(
+        "asked because no allowlist entry covers it")
     return item
 
 
