@@ -59,6 +59,24 @@ def _start_bus(env: dict[str, str], config: Path | None = None
     return proc, address
 
 
+def private_bus_config(folder: Path, services: Path) -> Path:
+    """A session bus configuration whose D-Bus activation knows only the .service files in
+    `services` (e.g. none, or a dunst with a config of the test's own)."""
+    config = folder / "bus.conf"
+    config.write_text(f"""<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir={folder}</listen>
+  <servicedir>{services}</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+""")
+    return config
+
+
 @pytest.fixture(scope="session")
 def desktop_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Environment variables of a running desktop session (DISPLAY, DBUS_SESSION_BUS_ADDRESS,
@@ -98,19 +116,7 @@ def no_notification_server(tmp_path: Path, desktop_session: dict[str, str]
     """The same screen, but a session bus that knows no notification service."""
     services = tmp_path / "services"
     services.mkdir()
-    config = tmp_path / "bus.conf"
-    config.write_text(f"""<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir={tmp_path}</listen>
-  <servicedir>{services}</servicedir>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-""")
-    bus, address = _start_bus(desktop_session, config)
+    bus, address = _start_bus(desktop_session, private_bus_config(tmp_path, services))
     try:
         yield {**desktop_session, "DBUS_SESSION_BUS_ADDRESS": address}
     finally:
@@ -121,3 +127,11 @@ def no_notification_server(tmp_path: Path, desktop_session: dict[str, str]
 def dunstctl(env: dict[str, str], *args: str) -> str:
     return subprocess.run(["dunstctl", *args], env=env, capture_output=True, text=True,
                           timeout=10).stdout.strip()
+
+
+@pytest.fixture
+def clear_dunst(desktop_session: dict[str, str]) -> dict[str, str]:
+    """The shared session with no notification left from an earlier test."""
+    dunstctl(desktop_session, "close-all")
+    dunstctl(desktop_session, "history-clear")
+    return desktop_session

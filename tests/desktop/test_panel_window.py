@@ -28,7 +28,7 @@ import pytest
 from kairos_desktop.desktop.panel import PanelWindow
 from kairos_desktop.home import Home
 from tests.conftest import write_settings
-from tests.desktop.conftest import _start_bus, dunstctl
+from tests.desktop.conftest import _start_bus, dunstctl, private_bus_config
 from tests.desktop.test_tray_app import SHOTS, RunningApp, stop_app, wait_until
 from tests.desktop.test_tray_app import start_app as start_tray_app
 from tests.fakes.anthropic_server import FakeAnthropic, tool_use
@@ -173,13 +173,6 @@ def close_like_a_window_manager(display: str, window: int) -> None:
 
 
 @pytest.fixture
-def clear_dunst(desktop_session: dict[str, str]) -> dict[str, str]:
-    dunstctl(desktop_session, "close-all")
-    dunstctl(desktop_session, "history-clear")
-    return desktop_session
-
-
-@pytest.fixture
 def panel_app(clear_dunst: dict[str, str], home: Home, tmp_path: Path,
               fake: FakeAnthropic) -> Iterator[RunningApp]:
     write_settings(home, {"assistantName": NAME})
@@ -206,20 +199,8 @@ def picking_dunst(desktop_session: dict[str, str], tmp_path: Path) -> Iterator[d
     (services / "org.freedesktop.Notifications.service").write_text(
         "[D-BUS Service]\nName=org.freedesktop.Notifications\n"
         f"Exec={shutil.which('dunst')} -config {config / 'dunst' / 'dunstrc'}\n")
-    bus_config = tmp_path / "bus.conf"
-    bus_config.write_text(f"""<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir={tmp_path}</listen>
-  <servicedir>{services}</servicedir>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-""")
     env = {**desktop_session, "XDG_CONFIG_HOME": str(config), "KAIROS_TEST_PICK": str(pick)}
-    bus, address = _start_bus(env, bus_config)
+    bus, address = _start_bus(env, private_bus_config(tmp_path, services))
     try:
         yield {**env, "DBUS_SESSION_BUS_ADDRESS": address}
     finally:

@@ -97,13 +97,6 @@ def stop_app(app: RunningApp) -> tuple[str, str]:
 
 
 @pytest.fixture
-def clear_dunst(desktop_session: dict[str, str]) -> dict[str, str]:
-    dunstctl(desktop_session, "close-all")
-    dunstctl(desktop_session, "history-clear")
-    return desktop_session
-
-
-@pytest.fixture
 def app(clear_dunst: dict[str, str], home: Home, tmp_path: Path,
         fake: FakeAnthropic) -> Iterator[RunningApp]:
     fake.on_empty = tool_use("Sleep", {"seconds": 3000})
