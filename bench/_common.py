@@ -1,12 +1,18 @@
-"""Helpers the benchmarks share: timing and cProfile tables."""
+"""Helpers the benchmarks share: timing, cProfile tables, waiting, and the real processes they
+measure (a private Xvfb and session bus, a `kairos run --headless` on a temp home)."""
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
+import json
 import math
+import os
 import pstats
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,3 +65,135 @@ def unwind_on_sigterm() -> None:
     """SIGTERM (a CI timeout) unwinds like Ctrl+C, so a bench's child processes are still
     stopped by its finally blocks."""
     signal.signal(signal.SIGTERM, _terminate)
+
+
+class BenchError(Exception):
+    """The bench could not measure (a program is missing, the engine did not start...)."""
+
+
+def until(what: str, predicate: Callable[[], Any], timeout: float,
+          alive: Callable[[], None] = lambda: None, *, poll: float = 0.02) -> Any:
+    """Poll `predicate` every `poll` s until it returns something truthy (fine in a bench);
+    `alive()` raises when what is waited on has died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive()
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """SIGTERM, then kill; never raises."""
+    if proc.poll() is not None:
+        return
+    for ask in (proc.terminate, proc.kill):
+        with contextlib.suppress(OSError):
+            ask()
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def start_xvfb(procs: list[subprocess.Popen[Any]]) -> str:
+    """A private X display (appended to `procs`); returns its name (":N")."""
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
+                                 "1280x800x24", "-nolisten", "tcp"], pass_fds=(write_fd,),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        os.close(write_fd)
+    procs.append(proc)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        raise BenchError("Xvfb did not report a display number")
+    return f":{number}"
+
+
+def start_session_bus(procs: list[subprocess.Popen[Any]], env: dict[str, str]) -> str:
+    """A private D-Bus session bus (appended to `procs`), started with `env`, which it passes
+    to what it activates; returns its address."""
+    proc = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1", "--session"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    procs.append(proc)
+    assert proc.stdout is not None
+    address = proc.stdout.readline().strip()
+    if not address:
+        raise BenchError("dbus-daemon did not print its address")
+    return address
+
+
+class HeadlessEngine:
+    """`kairos run --headless` in a subprocess, on a temp home, its model at `base_url`."""
+
+    def __init__(self, root: Path, base_url: str, env: dict[str, str] | None = None) -> None:
+        from kairos_desktop.home import Home
+
+        self.home = Home(root / "home").ensure()
+        self.home.settings_file.write_text(
+            json.dumps({"inboxDir": str(root / "inbox")}, indent=2), encoding="utf-8")
+        self.log_path = root / "engine.log"
+        self.env = {k: v for k, v in (env or os.environ).items() if k != "KAIROS_HOME"}
+        # A temp home has no key in a keyring; asking a locked Secret Service would prompt.
+        self.env.update(ANTHROPIC_API_KEY="bench", ANTHROPIC_BASE_URL=base_url,
+                        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client: Any = None  # kairos_desktop.control.client.ControlClient once up
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "kairos_desktop.cli", "--home", str(self.home.root), *args]
+
+    def start(self, exit_after: float, timeout: float = 30.0, poll: float = 0.02) -> None:
+        # --exit-after is a safety net: if the bench is killed before it can stop the engine,
+        # the engine still stops on its own.
+        run = self.command("run", "--headless", "--exit-after", f"{exit_after:g}")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(run, stdout=log, stderr=subprocess.STDOUT,
+                                         env=self.env, cwd=REPO_ROOT)
+        self.client = until("the control API (run/control.json)", self._connect, timeout,
+                            self.check_alive, poll=poll)
+
+    def _connect(self) -> Any:
+        from kairos_desktop.control.client import ControlClient
+        from kairos_desktop.errors import NotRunningError
+
+        try:
+            return ControlClient.for_home(self.home)
+        except NotRunningError:
+            return None
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise BenchError(f"`kairos run --headless` exited with status {self.proc.returncode}"
+                             f"\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the subprocess cleanly (control API, then SIGTERM, then kill); never raises."""
+        from kairos_desktop.errors import KairosError
+
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        if self.client is not None:
+            with contextlib.suppress(KairosError, OSError):
+                self.client.stop()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            stop_process(proc, timeout=10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(no engine output)"
+        tail = text.splitlines()[-lines:]
+        return "engine output (last lines):\n" + "\n".join(f"  | {x}" for x in tail)

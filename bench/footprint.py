@@ -53,6 +53,12 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench import _common  # noqa: E402
+from bench._common import (  # noqa: E402
+    BenchError,
+    start_session_bus,
+    start_xvfb,
+    stop_process,
+)
 from kairos_desktop.control.client import ControlClient  # noqa: E402
 from kairos_desktop.errors import KairosError, NotRunningError  # noqa: E402
 from kairos_desktop.home import Home  # noqa: E402
@@ -78,36 +84,9 @@ X86_64_SYSCALLS = {0: "read", 7: "poll", 23: "select", 202: "futex", 232: "epoll
 now = time.perf_counter
 
 
-class BenchError(Exception):
-    """The bench could not measure (a program is missing, the app did not start...)."""
-
-
-def _until(what: str, predicate: Callable[[], Any], timeout: float,
-           alive: Callable[[], None] = lambda: None) -> Any:
-    """Poll `predicate` every POLL_S until it returns something truthy (fine in a bench)."""
-    deadline = now() + timeout
-    while True:
-        alive()
-        value = predicate()
-        if value:
-            return value
-        if now() > deadline:
-            raise BenchError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(POLL_S)
-
-
-def _stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
-    """SIGTERM, then kill; never raises."""
-    if proc.poll() is not None:
-        return
-    for ask in (proc.terminate, proc.kill):
-        with contextlib.suppress(OSError):
-            ask()
-        try:
-            proc.wait(timeout=timeout)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def _wait(what: str, predicate: Callable[[], Any], timeout: float,
+          alive: Callable[[], None] = lambda: None) -> Any:
+    return _common.until(what, predicate, timeout, alive, poll=POLL_S)
 
 
 # --------------------------------------------------------------------------- desktop session
@@ -126,12 +105,12 @@ def desktop_session(root: Path) -> Iterator[dict[str, str]]:
     procs: list[subprocess.Popen[Any]] = []
     address: str | None = None
     try:
-        display = _start_xvfb(procs)
+        display = start_xvfb(procs)
         env = {k: v for k, v in os.environ.items()
                if k not in ("WAYLAND_DISPLAY", "KAIROS_HOME", "DBUS_SESSION_BUS_ADDRESS")}
         env.update(DISPLAY=display, XDG_CONFIG_HOME=str(root / "config"),
                    PYSTRAY_BACKEND="gtk", NO_AT_BRIDGE="1", GDK_BACKEND="x11")
-        address = env["DBUS_SESSION_BUS_ADDRESS"] = _start_bus(procs, env)
+        address = env["DBUS_SESSION_BUS_ADDRESS"] = start_session_bus(procs, env)
         procs.append(subprocess.Popen(
             ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
              "--height", "24", "--SetDockType", "true"],
@@ -142,7 +121,7 @@ def desktop_session(root: Path) -> Iterator[dict[str, str]]:
         if address is not None:
             _stop_activated(address, exclude={p.pid for p in procs})
         for proc in reversed(procs):  # trayer, bus, Xvfb
-            _stop_process(proc)
+            stop_process(proc)
 
 
 def _bus_call(address: str, method: str, *args: str) -> str:
@@ -186,34 +165,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _start_xvfb(procs: list[subprocess.Popen[Any]]) -> str:
-    read_fd, write_fd = os.pipe()
-    try:
-        proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
-                                 "1280x800x24", "-nolisten", "tcp"], pass_fds=(write_fd,),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finally:
-        os.close(write_fd)
-    procs.append(proc)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        raise BenchError("Xvfb did not report a display number")
-    return f":{number}"
-
-
-def _start_bus(procs: list[subprocess.Popen[Any]], env: dict[str, str]) -> str:
-    proc = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1", "--session"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
-    procs.append(proc)
-    assert proc.stdout is not None
-    address = proc.stdout.readline().strip()
-    if not address:
-        raise BenchError("dbus-daemon did not print its address")
-    return address
-
-
 def gdk_visuals_cached(display: str) -> bool | None:
     """Whether the root window holds GDK_VISUALS. The first GTK 3 client on a display probes
     OpenGL to choose its visuals (Mesa, LLVM: tens of MB mapped) and caches the answer there;
@@ -254,7 +205,7 @@ def _wait_for_tray(display: str, trayer: subprocess.Popen[Any]) -> None:
             if trayer.poll() is not None:
                 raise BenchError(f"trayer exited with status {trayer.returncode}")
 
-        _until("trayer to own the tray selection",
+        _wait("trayer to own the tray selection",
                lambda: screen.get_selection_owner(atom) != 0, 10.0, alive)
     finally:
         screen.close()
@@ -401,7 +352,7 @@ class App:
             done = status.get("state") == "sleeping" and status.get("turns", 0) >= turns
             return status if done else None
 
-        return _until("the engine to sleep after its first tick", asleep, START_TIMEOUT_S,
+        return _wait("the engine to sleep after its first tick", asleep, START_TIMEOUT_S,
                       self.check_alive)
 
     def stop(self) -> None:
@@ -421,7 +372,7 @@ class App:
                 proc.wait(timeout=STOP_TIMEOUT_S if asked else 0.1)
                 self.stopped_cleanly = asked
             except subprocess.TimeoutExpired:
-                _stop_process(proc)
+                stop_process(proc)
         self.stop_s = now() - began
         self.exit_status = proc.returncode
 
@@ -569,8 +520,8 @@ def launch(app: App, exit_after: float) -> Launch:
             return True
         return False
 
-    _until("the tray icon to dock", docked, START_TIMEOUT_S, app.check_alive)
-    _until("the engine's control API", engine_up, START_TIMEOUT_S, app.check_alive)
+    _wait("the tray icon to dock", docked, START_TIMEOUT_S, app.check_alive)
+    _wait("the engine's control API", engine_up, START_TIMEOUT_S, app.check_alive)
     assert control_s is not None and docked_s is not None
     return Launch(control_s=control_s, docked_s=docked_s, cpu_s=cpu_s)
 
@@ -674,7 +625,7 @@ def run_bench(launches: int, seconds: float, settle: float, headless: bool,
             app = App(root / "headless", env, fake, headless=True)
             apps.append(app)
             began = app.start(idle_exit_after)
-            _until("the control API (run/control.json)", app.connect, START_TIMEOUT_S,
+            _wait("the control API (run/control.json)", app.connect, START_TIMEOUT_S,
                    app.check_alive)
             results.headless_control_s = now() - began
             results.headless_control_cpu_s = process_ticks(app.pid) / CLK_TCK

@@ -48,16 +48,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench import _common  # noqa: E402
+from bench._common import BenchError  # noqa: E402
 from kairos_desktop.desktop.panel import PanelWindow  # noqa: E402
 
 TARGET_S = 1.5
 STEP_TIMEOUT_S = 20.0
 WEBKIT = ("WebKitWebProcess", "WebKitNetworkProcess", "WebKitGPUProcess")
 now = time.monotonic
-
-
-class BenchError(Exception):
-    """The bench could not measure (no display, the engine did not start, no window...)."""
 
 
 @dataclass
@@ -85,71 +82,35 @@ def display() -> Iterator[dict[str, str]]:
         if shutil.which(program) is None:
             raise BenchError(f"no DISPLAY and no {program} to make one (apt-get install xvfb "
                              "dbus)")
-    read_fd, write_fd = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24",
-                             "-nolisten", "tcp"], pass_fds=(write_fd,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert bus.stdout is not None
-    address = bus.stdout.readline().strip()
+    procs: list[subprocess.Popen[Any]] = []
     try:
-        if not number or not address:
-            raise BenchError("Xvfb or dbus-daemon did not start")
-        env.update(DISPLAY=f":{number}", DBUS_SESSION_BUS_ADDRESS=address, GDK_BACKEND="x11",
+        number = _common.start_xvfb(procs)
+        address = _common.start_session_bus(procs, env)
+        env.update(DISPLAY=number, DBUS_SESSION_BUS_ADDRESS=address, GDK_BACKEND="x11",
                    NO_AT_BRIDGE="1")
         env.pop("WAYLAND_DISPLAY", None)
         yield env
     finally:
-        for proc in (bus, xvfb):
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
+        for proc in reversed(procs):  # the bus, then Xvfb
+            _common.stop_process(proc)
 
 
 # -- the engine and its event stream -----------------------------------------------------------
 
 
-class Engine:
-    """`kairos run --headless` on a temp home; the URL of its page and its `panel` events."""
+class Engine(_common.HeadlessEngine):
+    """The engine serving the page, and the `panel` events of its stream (the page's
+    POST /api/panel/ready after its first render)."""
 
     def __init__(self, root: Path, env: dict[str, str], base_url: str) -> None:
-        from kairos_desktop.home import Home
-
-        self.home = Home(root / "home").ensure()
-        self.home.settings_file.write_text(json.dumps({"inboxDir": str(root / "inbox")}))
-        self.env = {k: v for k, v in env.items() if k != "KAIROS_HOME"}
-        # A temp home has no key in the keyring; asking a locked Secret Service would prompt.
-        self.env.update(ANTHROPIC_API_KEY="bench", ANTHROPIC_BASE_URL=base_url,
-                        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-        self.log_path = root / "engine.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.client: Any = None
+        super().__init__(root, base_url, env)
         self.ready_at: list[float] = []
         self._ready = threading.Condition()
         self._stream: Any = None
 
-    def start(self, exit_after: float) -> None:
-        from kairos_desktop.control.client import ControlClient
-        from kairos_desktop.errors import NotRunningError
-
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kairos_desktop.cli", "--home", str(self.home.root),
-                 "run", "--headless", "--exit-after", f"{exit_after:g}"],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO_ROOT)
-        deadline = now() + STEP_TIMEOUT_S
-        while self.client is None:
-            if self.proc.poll() is not None:
-                raise BenchError(f"the engine exited ({self.proc.returncode})\n{self.tail()}")
-            if now() > deadline:
-                raise BenchError(f"the engine did not start\n{self.tail()}")
-            with contextlib.suppress(NotRunningError):
-                self.client = ControlClient.for_home(self.home)
-            time.sleep(0.02)
+    def start(self, exit_after: float, timeout: float = STEP_TIMEOUT_S,
+              poll: float = 0.02) -> None:
+        super().start(exit_after, timeout, poll)
         self._stream = urllib.request.urlopen(
             f"{self.client.url}/api/events?token={self.client.token}", timeout=3600)
         threading.Thread(target=self._follow, name="bench-events", daemon=True).start()
@@ -186,25 +147,7 @@ class Engine:
         if self._stream is not None:
             with contextlib.suppress(OSError):
                 self._stream.close()
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(Exception):
-            self.client.stop()
-        for ask in (None, proc.terminate, proc.kill):
-            if ask is not None:
-                ask()
-            try:
-                proc.wait(timeout=10)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
-    def tail(self, lines: int = 15) -> str:
-        with contextlib.suppress(OSError):
-            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-            return "engine output (last lines):\n" + "\n".join(f"  | {x}" for x in text)
-        return "(no engine output)"
+        super().stop()
 
 
 # -- memory ------------------------------------------------------------------------------------

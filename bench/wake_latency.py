@@ -18,10 +18,7 @@ Run from the repository root:  python -m bench.wake_latency [--n 50] [--n-cli 5]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,9 +35,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench import _common  # noqa: E402
-from kairos_desktop.control.client import ControlClient  # noqa: E402
-from kairos_desktop.errors import KairosError, NotRunningError  # noqa: E402
-from kairos_desktop.home import Home  # noqa: E402
+from bench._common import BenchError  # noqa: E402
+from kairos_desktop.errors import KairosError  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, tool_use  # noqa: E402
 
 SLEEP_S = 3000.0  # what the fake model asks for: far longer than the bench, so only a send wakes
@@ -52,10 +48,6 @@ POLL_S = 0.002
 # RecordedRequest.received_at is time.monotonic() taken in the fake's handler thread (in this
 # process), so the send time must come from the same clock.
 now = time.monotonic
-
-
-class BenchError(Exception):
-    """The bench could not measure (the engine did not start, a request never came...)."""
 
 
 @dataclass
@@ -75,59 +67,10 @@ class Stats:
                 f"  max {max(self.samples_ms):7.2f}  ms")
 
 
-def _until(what: str, predicate: Callable[[], Any], timeout: float,
-           alive: Callable[[], None]) -> Any:
-    """Poll `predicate` until it returns something truthy (polling is fine in a bench)."""
-    deadline = now() + timeout
-    while True:
-        alive()
-        value = predicate()
-        if value:
-            return value
-        if now() > deadline:
-            raise BenchError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(POLL_S)
-
-
-class Instance:
-    """`kairos run --headless` in a subprocess, on a temp home, talking to the fake server."""
-
-    def __init__(self, root: Path, fake: FakeAnthropic) -> None:
-        self.home = Home(root / "home").ensure()
-        self.home.settings_file.write_text(
-            json.dumps({"inboxDir": str(root / "inbox")}, indent=2), encoding="utf-8")
-        self.log_path = root / "engine.log"
-        self.env = {k: v for k, v in os.environ.items() if k != "KAIROS_HOME"}
-        self.env.update(ANTHROPIC_API_KEY="bench", ANTHROPIC_BASE_URL=fake.base_url)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.client: ControlClient | None = None
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "kairos_desktop.cli", "--home", str(self.home.root), *args]
-
-    def start(self, exit_after: float) -> None:
-        # --exit-after is a safety net: if this bench is killed before it can stop the engine,
-        # the engine still stops on its own.
-        run = self.command("run", "--headless", "--exit-after", f"{exit_after:g}")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(run, stdout=log,
-                                         stderr=subprocess.STDOUT, env=self.env, cwd=REPO_ROOT)
-        self.client = _until("the control API (run/control.json)", self._connect,
-                             START_TIMEOUT_S, self.check_alive)
-
-    def _connect(self) -> ControlClient | None:
-        try:
-            return ControlClient.for_home(self.home)
-        except NotRunningError:
-            return None
-
-    def check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise BenchError(f"`kairos run --headless` exited with status {self.proc.returncode}"
-                             f"\n{self.log_tail()}")
+class Instance(_common.HeadlessEngine):
+    """The engine under test, with the wait this bench needs between messages."""
 
     def status(self) -> dict[str, Any]:
-        assert self.client is not None
         return self.client.status()
 
     def wait_sleeping(self, turns: int, timeout: float = STEP_TIMEOUT_S) -> dict[str, Any]:
@@ -138,34 +81,8 @@ class Instance:
             done = status.get("state") == "sleeping" and status.get("turns", 0) >= turns
             return status if done else None
 
-        return _until(f"the engine to sleep after {turns} turn(s)", asleep, timeout,
-                      self.check_alive)
-
-    def stop(self) -> None:
-        """Stop the subprocess cleanly (control API, then SIGTERM, then kill); never raises."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        if self.client is not None:
-            with contextlib.suppress(KairosError, OSError):
-                self.client.stop()
-        for ask in (None, proc.terminate, proc.kill):
-            if ask is not None:
-                with contextlib.suppress(OSError):
-                    ask()
-            try:
-                proc.wait(timeout=10)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return "(no engine output)"
-        tail = text.splitlines()[-lines:]
-        return "engine output (last lines):\n" + "\n".join(f"  | {x}" for x in tail)
+        return _common.until(f"the engine to sleep after {turns} turn(s)", asleep, timeout,
+                             self.check_alive, poll=POLL_S)
 
 
 def _request_for(fake: FakeAnthropic, index: int, text: str,
@@ -195,10 +112,11 @@ def measure(n: int, n_cli: int) -> tuple[Stats, Stats, Stats, dict[str, Any]]:
     info: dict[str, Any] = {}
     with (tempfile.TemporaryDirectory(prefix="kairos-wake-latency-") as tmp,
           FakeAnthropic(on_empty=tool_use("Sleep", {"seconds": SLEEP_S})) as fake):
-        instance = Instance(Path(tmp), fake)
+        instance = Instance(Path(tmp), fake.base_url)
         began = now()
         try:
-            instance.start(exit_after=START_TIMEOUT_S + 60 + 2.0 * (n + n_cli))
+            instance.start(exit_after=START_TIMEOUT_S + 60 + 2.0 * (n + n_cli),
+                           timeout=START_TIMEOUT_S, poll=POLL_S)
             status = instance.wait_sleeping(turns=1, timeout=START_TIMEOUT_S)
             info["startup_s"] = now() - began
             info["sleeping_until"] = status.get("sleepingUntil")
