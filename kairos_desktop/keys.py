@@ -34,6 +34,10 @@ class KeyInfo:
     source: Source | None
     hint: str | None
 
+    @classmethod
+    def of(cls, key: str | None, source: Source | None) -> KeyInfo:
+        return cls(True, source, key_hint(key)) if key else cls(False, None, None)
+
     def to_dict(self) -> dict[str, Any]:
         return {"set": self.set, "source": self.source, "hint": self.hint}
 
@@ -107,8 +111,7 @@ class ApiKeyStore:
         return None, None
 
     def info(self) -> KeyInfo:
-        key, source = self.load()
-        return KeyInfo(key is not None, source, key_hint(key) if key else None)
+        return KeyInfo.of(*self.load())
 
     def save(self, key: str) -> Source:
         """Store `key` in the keyring (removing any file copy) or, without one, in the file."""

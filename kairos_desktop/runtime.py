@@ -27,7 +27,7 @@ from .home import Home, HomeLock
 from .integrations.channels import ChannelManager
 from .integrations.folders import FolderWatcher
 from .integrations.github import PRSubscriptions, resolve_token
-from .keys import KeyInfo, check_key_format, key_hint
+from .keys import KeyInfo, Source, check_key_format
 from .loop import AssistantLoop
 from .memory.daily_log import DailyLog
 from .memory.dream import AutoDream
@@ -75,7 +75,7 @@ class Engine:
         self.status = EngineStatus()
         self.settings_problems: list[str] = []
         self._settings = Settings()
-        self._key_info = KeyInfo(False, None, None)
+        self._key_info = KeyInfo.of(None, None)
         self._lock = HomeLock(self.home.lock_file)
         self._task: asyncio.Task[None] | None = None
         self._model: ModelClient | None = None
@@ -177,8 +177,7 @@ class Engine:
         self.deliveries.session_id = session_id
         self.keys = self.home.api_keys()
         api_key, source = (self._api_key, "env") if self._api_key else self.keys.load_local()
-        self._key_info = KeyInfo(api_key is not None, source, key_hint(api_key) if api_key
-                                 else None)
+        self._key_info = KeyInfo.of(api_key, source)
         self._model = self._model_client(api_key)
         self.tools = ToolRegistry(core_tools())
         self.memory = MemoryFiles(self.home.memory_dir)
@@ -257,8 +256,7 @@ class Engine:
             found = await self._from_keyring(self.keys.load, "API key")
             key, source = found if found else (None, None)
             if self._model is None:  # else a key saved meanwhile (the panel) wins
-                self._use_key(key, KeyInfo(key is not None, source,
-                                           key_hint(key) if key else None))
+                self._use_key(key, source)
             if self._model is None:
                 self.daily_log.append("start", "no API key: no model calls will be made")
         await self.heartbeat.run()
@@ -343,17 +341,24 @@ class Engine:
 
     # -- the API key -------------------------------------------------------------------------
 
-    async def _from_keyring(self, read: Callable[[], T], what: str) -> T | None:
-        """`read()` off the loop: a locked OS keyring may show an unlock prompt, and the
-        engine must not hang on it."""
+    async def _keyring_call(self, fn: Callable[[], T]) -> T:
+        """`fn()` off the loop: a locked OS keyring may show an unlock prompt, and the engine
+        must not hang on it. ApiKeyError when it does not answer in time."""
         try:
             async with asyncio.timeout(KEYRING_TIMEOUT_S):
-                return await asyncio.to_thread(read)
+                return await asyncio.to_thread(fn)
         except TimeoutError:
-            log.warning("the OS keyring did not answer in %s s", KEYRING_TIMEOUT_S)
-            self.daily_log.append("error", f"the OS keyring did not answer within "
-                                  f"{KEYRING_TIMEOUT_S:g} s (locked?); starting without the "
-                                  f"{what}. Unlock it, then save the {what} again.")
+            raise ApiKeyError(f"the OS keyring did not answer within {KEYRING_TIMEOUT_S:g} s "
+                              "(is it locked?); unlock it and try again") from None
+
+    async def _from_keyring(self, read: Callable[[], T], what: str) -> T | None:
+        """`read()` at start-up; None (logged) when the keyring does not answer."""
+        try:
+            return await self._keyring_call(read)
+        except ApiKeyError as exc:
+            log.warning("%s", exc)
+            self.daily_log.append("error", f"{exc}; starting without the {what}. Unlock it, "
+                                  f"then save the {what} again.")
             return None
 
     def _model_client(self, api_key: str | None) -> ModelClient | None:
@@ -373,28 +378,19 @@ class Engine:
                               "(ANTHROPIC_API_KEY in its environment) and wins over a stored "
                               "key; change it there, or unset it and restart")
         source = await self._keyring_call(lambda: self.keys.save(key))
-        self._use_key(check_key_format(key), KeyInfo(True, source, key_hint(key.strip())))
+        self._use_key(check_key_format(key), source)
         self.daily_log.append("settings", f"API key saved ({source})")
         return self._key_info
 
     async def clear_api_key(self) -> KeyInfo:
         await self._keyring_call(self.keys.clear)
-        key, source = await self._keyring_call(self.keys.load)
-        self._use_key(key, KeyInfo(key is not None, source, key_hint(key) if key else None))
+        self._use_key(*await self._keyring_call(self.keys.load))
         self.daily_log.append("settings", "stored API key removed")
         return self._key_info
 
-    async def _keyring_call(self, fn: Callable[[], Any]) -> Any:
-        try:
-            async with asyncio.timeout(KEYRING_TIMEOUT_S):
-                return await asyncio.to_thread(fn)
-        except TimeoutError:
-            raise ApiKeyError(f"the OS keyring did not answer within {KEYRING_TIMEOUT_S:g} s "
-                              "(is it locked?); unlock it and try again") from None
-
-    def _use_key(self, api_key: str | None, info: KeyInfo) -> None:
+    def _use_key(self, api_key: str | None, source: Source | None) -> None:
         # A turn in flight keeps the client it started with; the next call uses the new one.
-        self._key_info = info
+        self._key_info = KeyInfo.of(api_key, source)
         self._model = self._model_client(api_key)
         self.heartbeat._model = self._model
         self.dream._model = self._model

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,8 +311,6 @@ def env_flag(name: str) -> bool:
 def check_writable_folder(folder: Path, *, key: str) -> None:
     """Make `folder` (and its parents) and prove a file can be written in it; SettingsError
     naming `key` says why not."""
-    import tempfile
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".kairos-write-test-"):

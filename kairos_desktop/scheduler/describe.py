@@ -9,6 +9,7 @@ to quoting the expression rather than failing: the panel's task list must always
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .rules import validate_cron
 
@@ -109,9 +110,8 @@ def _dow_phrase(dow: str) -> str:
     return f"on {_list(dow, _day_name, 'day')}"
 
 
-def _list(field: str, name: object, unit: str) -> str:
-    """'1,3-5,*/2' -> '1, 3 to 5 and every 2nd <unit>', with names where `name` gives them."""
-    namer = name if callable(name) else str
+def _list(field: str, namer: Callable[[str], str], unit: str) -> str:
+    """'1,3-5,*/2' -> '1, 3 to 5 and every 2nd <unit>', with names where `namer` gives them."""
     items = []
     for piece in field.split(","):
         step = ""
