@@ -51,7 +51,7 @@ if str(REPO_ROOT) not in sys.path:
 from bench import _common  # noqa: E402
 from kairos_desktop.clock import FakeClock  # noqa: E402
 from kairos_desktop.home import Home  # noqa: E402
-from kairos_desktop.memory.daily_log import DailyLog  # noqa: E402
+from kairos_desktop.journal import DailyLog  # noqa: E402
 from kairos_desktop.memory.files import MemoryFiles, SearchHit  # noqa: E402
 from kairos_desktop.memory.prompt import memory_section  # noqa: E402
 from kairos_desktop.settings import Settings  # noqa: E402

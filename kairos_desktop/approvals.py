@@ -31,7 +31,7 @@ from .clock import Clock, add_seconds
 from .delivery.notifier import Notification
 from .errors import ApprovalClosedError, ApprovalNotFoundError
 from .events import EventBus
-from .memory.daily_log import DailyLog
+from .journal import DailyLog
 from .settings import Settings
 
 log = logging.getLogger(__name__)

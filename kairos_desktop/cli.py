@@ -278,7 +278,7 @@ def cmd_send(home: Home, args: argparse.Namespace) -> int:
         client.send(text)
         print("sent to the running assistant")
         return 0
-    from .queue import InboundItem, InboundQueue
+    from .agent.queue import InboundItem, InboundQueue
     from .store import Store
 
     home.ensure()
@@ -346,7 +346,7 @@ def cmd_logs(home: Home, args: argparse.Namespace) -> int:
     except ValueError:
         print(f"kairos: --date must look like 2026-11-22, not {args.date!r}", file=sys.stderr)
         return 2
-    from .memory.daily_log import MARKER, DailyLog
+    from .journal import MARKER, DailyLog
 
     text = DailyLog(home.logs_dir, SystemClock()).read(day)
     if not text:
@@ -360,7 +360,7 @@ def cmd_logs(home: Home, args: argparse.Namespace) -> int:
 
 def cmd_logs_verify(home: Home, args: argparse.Namespace) -> int:
     from .clock import SystemClock
-    from .memory.daily_log import DailyLog
+    from .journal import DailyLog
 
     if not (home.secrets_dir / "log-key").exists():
         print("no logs have been written in this home yet")
@@ -433,7 +433,7 @@ def cmd_dream_log(home: Home, args: argparse.Namespace) -> int:
 def _offline_dream(home: Home) -> Iterator[Any]:
     """The dream snapshots, on the files directly, under the home's lock."""
     from .clock import SystemClock
-    from .memory.daily_log import DailyLog
+    from .journal import DailyLog
     from .memory.dream_snapshots import DreamSnapshots
     from .memory.files import MemoryFiles
     from .store import Store

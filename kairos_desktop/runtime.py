@@ -14,6 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .agent.dream import AutoDream
+from .agent.loop import AssistantLoop
+from .agent.queue import InboundItem, InboundQueue
 from .approvals import Approvals
 from .clock import Clock, SystemClock, local_zone
 from .delivery.deliveries import Deliveries
@@ -24,17 +27,11 @@ from .delivery.policy import NotificationPolicy
 from .errors import ApiKeyError, SettingsError, StoreCorruptError
 from .events import EventBus
 from .home import Home, HomeLock
-from .integrations.channels import ChannelManager
-from .integrations.folders import FolderWatcher
-from .integrations.github import PRSubscriptions, resolve_token
+from .journal import DailyLog
 from .keys import KeyInfo, Source, check_key_format
-from .loop import AssistantLoop
-from .memory.daily_log import DailyLog
-from .memory.dream import AutoDream
 from .memory.files import MemoryFiles
 from .model import ModelClient
 from .paths import FolderPolicy
-from .queue import InboundItem, InboundQueue
 from .scheduler.runtime import Scheduler
 from .settings import (
     Settings,
@@ -43,6 +40,9 @@ from .settings import (
     load_settings,
     update_settings_file,
 )
+from .sources.channels import ChannelManager
+from .sources.folders import FolderWatcher
+from .sources.github import PRSubscriptions, resolve_token
 from .status import EngineStatus
 from .store import Store
 from .tools import ToolRegistry, core_tools

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .delivery.outbox import Outbox
-from .memory.daily_log import MARKER, DailyLog
+from .journal import MARKER, DailyLog
 from .memory.files import MemoryFiles
 from .store import Store
 from .transcript import Transcript

@@ -15,7 +15,7 @@ from kairos_desktop.clock import FakeClock
 from kairos_desktop.delivery.notifier import Notification
 from kairos_desktop.errors import ApprovalClosedError, ApprovalNotFoundError
 from kairos_desktop.events import Event, EventBus
-from kairos_desktop.memory.daily_log import DailyLog
+from kairos_desktop.journal import DailyLog
 from kairos_desktop.settings import Settings
 
 DAY = date(2026, 11, 22)

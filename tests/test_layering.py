@@ -15,7 +15,7 @@ GUI_MODULES = ("pystray", "webview", "desktop_notifier", "PIL", "gi", "PyQt6", "
 def test_importing_every_core_module_loads_no_gui_module() -> None:
     core = [m.name for m in pkgutil.walk_packages(kairos_desktop.__path__, "kairos_desktop.")
             if not m.name.startswith("kairos_desktop.desktop")]
-    assert "kairos_desktop.loop" in core and "kairos_desktop.control.server" in core
+    assert "kairos_desktop.agent.loop" in core and "kairos_desktop.control.server" in core
     script = (
         "import importlib, json, sys\n"
         f"for name in {core!r}: importlib.import_module(name)\n"

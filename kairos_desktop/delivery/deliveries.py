@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import EventBus
-from ..memory.daily_log import DailyLog
+from ..journal import DailyLog
 from ..paths import FolderPolicy
 from ..settings import Settings
 from .inbox import Inbox

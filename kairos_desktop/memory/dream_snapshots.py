@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KairosError
+from ..journal import DailyLog
 from ..store import Store
-from .daily_log import DailyLog
 from .files import MemoryFiles
 
 DREAMS_TABLE = "dreams"

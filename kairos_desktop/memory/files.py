@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_text
 from ..errors import MemoryLimitError, PathNotAllowedError
-from .daily_log import MARKER
+from ..journal import MARKER
 
 INDEX_MAX_LINES = 200
 INDEX_MAX_BYTES = 25 * 1024

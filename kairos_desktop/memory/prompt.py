@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .daily_log import MARKER, DailyLog
+from ..journal import MARKER, DailyLog
 from .files import MemoryFiles
 
 CHARS_PER_TOKEN = 4

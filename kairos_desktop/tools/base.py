@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from ..clock import Clock
 from ..delivery.deliveries import Deliveries
 from ..errors import KairosError
-from ..memory.daily_log import DailyLog
+from ..journal import DailyLog
 from ..paths import FolderPolicy
 from ..settings import Settings
 
@@ -53,7 +53,7 @@ class ToolContext:
     turn: TurnState = field(default_factory=TurnState)
     scheduler: Scheduler | None = None
     memory: MemoryFiles | None = None
-    subscriptions: Any = None  # integrations.github.PRSubscriptions when it runs
+    subscriptions: Any = None  # sources.github.PRSubscriptions when it runs
     # Told the path of every memory write (the dream tracks the files it touched).
     on_memory_write: Callable[[str], None] | None = None
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..approvals import Approvals
-from ..memory.daily_log import DailyLog
+from ..journal import DailyLog
 from ..settings import Settings
 from .base import ToolProvider
 

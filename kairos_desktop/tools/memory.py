@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ..errors import PathNotAllowedError
-from ..memory.daily_log import MARKER
+from ..journal import MARKER
 from ..memory.files import MemoryFiles
 from .base import Tool, ToolContext, ToolResult
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kairos_desktop.clock import FakeClock
-from kairos_desktop.memory.daily_log import DailyLog
+from kairos_desktop.journal import DailyLog
 from kairos_desktop.memory.files import MemoryFiles
 from kairos_desktop.memory.prompt import memory_section
 from tests.conftest import EngineFactory, wait_sleeping

@@ -23,7 +23,7 @@ from kairos_desktop.approvals import Approvals
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.delivery.notifier import Notification
 from kairos_desktop.events import Event, EventBus
-from kairos_desktop.memory.daily_log import DailyLog
+from kairos_desktop.journal import DailyLog
 from kairos_desktop.settings import Settings
 from kairos_desktop.tools.base import ToolProvider, ToolRegistry
 from kairos_desktop.tools.commands import check_allowlist, run_command_provider

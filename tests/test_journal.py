@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kairos_desktop.clock import FakeClock
-from kairos_desktop.memory.daily_log import DailyLog
+from kairos_desktop.journal import DailyLog
 from tests.fakes.anthropic_server import tool_use
 
 DAY = date(2026, 11, 22)

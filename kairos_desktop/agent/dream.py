@@ -24,6 +24,10 @@ from ..clock import Clock
 from ..delivery.deliveries import Deliveries
 from ..errors import KairosError, ModelUnavailableError
 from ..events import EventBus
+from ..journal import DailyLog
+from ..memory.dream_lock import DreamLock
+from ..memory.dream_snapshots import DREAMS_TABLE, DreamSnapshots
+from ..memory.files import MemoryFiles
 from ..model import ModelClient
 from ..paths import FolderPolicy
 from ..settings import Settings, env_flag
@@ -31,10 +35,6 @@ from ..store import Store
 from ..tools.base import Tool, ToolContext, ToolRegistry, ToolResult, TurnState
 from ..tools.memory import DREAM_MEMORY_TOOLS
 from ..usage import UsageLedger
-from .daily_log import DailyLog
-from .dream_lock import DreamLock
-from .dream_snapshots import DREAMS_TABLE, DreamSnapshots
-from .files import MemoryFiles
 
 log = logging.getLogger(__name__)
 

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from kairos_desktop.agent.queue import InboundItem, InboundQueue
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.errors import KairosError
-from kairos_desktop.integrations.github import (
+from kairos_desktop.journal import DailyLog
+from kairos_desktop.settings import Settings
+from kairos_desktop.sources.github import (
     InvalidSubscriptionError,
     PRSubscriptions,
     resolve_token,
 )
-from kairos_desktop.memory.daily_log import DailyLog
-from kairos_desktop.queue import InboundItem, InboundQueue
-from kairos_desktop.settings import Settings
 from kairos_desktop.store import Store
 from tests.conftest import PARIS
-from tests.integrations.fake_github import FakeGitHub, FakePR
+from tests.sources.fake_github import FakeGitHub, FakePR
 
 TOKEN = "ghp_test"
 REPO = "octo/app"

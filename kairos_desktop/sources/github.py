@@ -38,11 +38,11 @@ from typing import Any
 
 import aiohttp
 
+from ..agent.queue import InboundItem
 from ..clock import Clock, add_seconds, seconds_between
 from ..errors import KairosError
+from ..journal import DailyLog
 from ..keys import usable_keyring
-from ..memory.daily_log import DailyLog
-from ..queue import InboundItem
 from ..settings import Settings
 from ..store import Store
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import html
 from datetime import datetime
 
-from .clock import seconds_between
+from ..clock import seconds_between
+from ..settings import Settings
 from .queue import InboundItem
-from .settings import Settings
 
 
 def _duration(ms: int) -> str:

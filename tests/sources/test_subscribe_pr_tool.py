@@ -9,7 +9,7 @@ from kairos_desktop.clock import FakeClock
 from kairos_desktop.runtime import Engine
 from tests.conftest import EngineFactory, wait_sleeping, write_settings
 from tests.fakes.anthropic_server import FakeAnthropic, tool_use
-from tests.integrations.fake_github import FakeGitHub
+from tests.sources.fake_github import FakeGitHub
 
 
 async def test_a_subscribed_pr_review_wakes_the_model(

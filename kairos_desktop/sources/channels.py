@@ -44,10 +44,10 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .. import __version__
+from ..agent.queue import InboundItem
 from ..clock import Clock
 from ..errors import KairosError
-from ..memory.daily_log import DailyLog
-from ..queue import InboundItem
+from ..journal import DailyLog
 from ..settings import ChannelServer, Settings
 
 if TYPE_CHECKING:

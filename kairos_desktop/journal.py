@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from ..clock import Clock
+from .clock import Clock
 
 MARKER = re.compile(r" <!-- ([0-9a-f]{16}) -->$")
 TAIL_BYTES = 8192

@@ -17,23 +17,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .clock import Clock, add_seconds, seconds_between
-from .delivery.deliveries import Deliveries
-from .errors import ModelUnavailableError
-from .events import EventBus
-from .memory.daily_log import DailyLog
-from .memory.files import MemoryFiles
-from .memory.prompt import memory_section
-from .model import ModelClient, ModelReply
-from .paths import FolderPolicy
+from ..clock import Clock, add_seconds, seconds_between
+from ..delivery.deliveries import Deliveries
+from ..errors import ModelUnavailableError
+from ..events import EventBus
+from ..journal import DailyLog
+from ..memory.files import MemoryFiles
+from ..memory.prompt import memory_section
+from ..model import ModelClient, ModelReply
+from ..paths import FolderPolicy
+from ..scheduler.runtime import Scheduler
+from ..settings import Settings
+from ..status import EngineStatus, State
+from ..tools.base import ToolContext, ToolRegistry, TurnState
+from ..transcript import SLEEP_RESULT, Transcript, repair
+from ..usage import UsageLedger
 from .prompts import no_key_reply, render_item, system_prompt, tick_block
 from .queue import InboundItem, InboundQueue
-from .scheduler.runtime import Scheduler
-from .settings import Settings
-from .status import EngineStatus, State
-from .tools.base import ToolContext, ToolRegistry, TurnState
-from .transcript import SLEEP_RESULT, Transcript, repair
-from .usage import UsageLedger
 
 log = logging.getLogger(__name__)
 

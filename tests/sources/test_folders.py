@@ -19,8 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from kairos_desktop.agent.queue import InboundItem, InboundQueue
 from kairos_desktop.clock import FakeClock
-from kairos_desktop.integrations.folders import (
+from kairos_desktop.journal import DailyLog
+from kairos_desktop.settings import WatchedFolder
+from kairos_desktop.sources.folders import (
     FolderBatch,
     FolderSpec,
     FolderWatcher,
@@ -28,9 +31,6 @@ from kairos_desktop.integrations.folders import (
     display_path,
     summarize,
 )
-from kairos_desktop.memory.daily_log import DailyLog
-from kairos_desktop.queue import InboundItem, InboundQueue
-from kairos_desktop.settings import WatchedFolder
 from kairos_desktop.store import Store
 
 DEBOUNCE = 2.0
@@ -242,7 +242,7 @@ async def test_a_missing_folder_is_skipped_with_a_clear_warning(
     there = tmp_path / "there"
     missing = tmp_path / "missing"
     h = harness(WatchedFolder(path=str(missing)), folder(there))
-    with caplog.at_level(logging.WARNING, logger="kairos_desktop.integrations.folders"):
+    with caplog.at_level(logging.WARNING, logger="kairos_desktop.sources.folders"):
         await h.watcher.start()
 
     message = f"watched folder {display_path(missing)} does not exist (or is not a folder): " \

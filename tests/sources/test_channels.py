@@ -1,4 +1,4 @@
-"""ChannelManager against real channel server processes (tests/integrations/channel_server.py).
+"""ChannelManager against real channel server processes (tests/sources/channel_server.py).
 
 No mocks: each test spawns the server with the MCP SDK's stdio client, so the capability check,
 the custom notification (which the SDK drops unless a binding is registered), the reply tool and
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from kairos_desktop.agent.queue import InboundItem
 from kairos_desktop.clock import FakeClock
-from kairos_desktop.integrations.channels import ChannelManager
-from kairos_desktop.memory.daily_log import DailyLog
-from kairos_desktop.queue import InboundItem
+from kairos_desktop.journal import DailyLog
 from kairos_desktop.settings import ChannelServer, Settings
+from kairos_desktop.sources.channels import ChannelManager
 
 SERVER = Path(__file__).with_name("channel_server.py")
 
