@@ -191,7 +191,7 @@ class Engine:
         self.scheduler.load()
         self.dream = AutoDream(
             memory=self.memory, store=self.store, clock=self.clock,
-            settings=lambda: self._settings, model=self._model, daily_log=self.daily_log,
+            settings=lambda: self._settings, model=lambda: self._model, daily_log=self.daily_log,
             deliveries=self.deliveries, bus=self.bus, usage=self.usage, policy=self.policy,
             user_present=lambda: self.heartbeat.present())
         self.scheduler.on_dream = self._nightly_dream
@@ -219,7 +219,8 @@ class Engine:
         self.folders.update(self._settings.watched_folders, self._settings.folder_debounce_seconds)
         self.heartbeat = AssistantLoop(
             settings=lambda: self._settings, clock=self.clock, queue=self.queue,
-            transcript=self.transcript, model=self._model, tools=self.tools, policy=self.policy,
+            transcript=self.transcript, model=lambda: self._model, tools=self.tools,
+            policy=self.policy,
             deliveries=self.deliveries, daily_log=self.daily_log, usage=self.usage, bus=self.bus,
             status=self.status, scheduler=self.scheduler, memory=self.memory,
             subscriptions=self.subscriptions,
@@ -392,8 +393,6 @@ class Engine:
         # A turn in flight keeps the client it started with; the next call uses the new one.
         self._key_info = KeyInfo.of(api_key, source)
         self._model = self._model_client(api_key)
-        self.heartbeat._model = self._model
-        self.dream._model = self._model
         if self._model is None:
             self.status.state = "no_api_key"
             self.status.detail = ("no Anthropic API key: set ANTHROPIC_API_KEY or run "

@@ -98,7 +98,7 @@ and will stop the run. When you are done, call DreamDone with a one-paragraph su
 
 class AutoDream:
     def __init__(self, *, memory: MemoryFiles, store: Store, clock: Clock,
-                 settings: Callable[[], Settings], model: ModelClient | None,
+                 settings: Callable[[], Settings], model: Callable[[], ModelClient | None],
                  daily_log: DailyLog, deliveries: Deliveries, bus: EventBus, usage: UsageLedger,
                  policy: Callable[[], FolderPolicy], user_present: Callable[[], bool]) -> None:
         self.memory = memory
@@ -129,7 +129,7 @@ class AutoDream:
             return GateResult(False, "autoDream is off (setting autoDreamEnabled)")
         if env_flag("KAIROS_DISABLE_DREAM"):
             return GateResult(False, "KAIROS_DISABLE_DREAM is set")
-        if self._model is None:
+        if self._model() is None:
             return GateResult(False, "no API key: dreaming needs the model")
         if self.state.running:
             return GateResult(False, "a dream is already running")
@@ -251,7 +251,9 @@ class AutoDream:
             self._publish()
 
     async def _converse(self, since: str | None, before: int, allow_large_delete: bool) -> str:
-        assert self._model is not None
+        model = self._model()
+        if model is None:
+            raise KairosError("no API key: dreaming needs the model")
         settings = self._settings()
         done: list[str] = []
 
@@ -275,7 +277,7 @@ class AutoDream:
             f"Begin. Daily logs since the last consolidation: {', '.join(recent) or 'none'}. "
             f"Memory now holds {before:,} bytes in the index and topics.")}]}]
         for _ in range(settings.dream_max_turns):
-            reply = await self._model.create(model=settings.model, system=system,
+            reply = await model.create(model=settings.model, system=system,
                                              tools=definitions, messages=messages,
                                              max_tokens=settings.max_output_tokens)
             self._usage.record(settings.model, reply.usage, cache_ttl="5m")

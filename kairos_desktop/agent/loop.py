@@ -53,7 +53,8 @@ class StopRequested(Exception):
 
 class AssistantLoop:
     def __init__(self, *, settings: Callable[[], Settings], clock: Clock, queue: InboundQueue,
-                 transcript: Transcript, model: ModelClient | None, tools: ToolRegistry,
+                 transcript: Transcript, model: Callable[[], ModelClient | None],
+                 tools: ToolRegistry,
                  policy: Callable[[], FolderPolicy], deliveries: Deliveries, daily_log: DailyLog,
                  usage: UsageLedger, bus: EventBus, status: EngineStatus,
                  scheduler: Scheduler | None = None, memory: MemoryFiles | None = None,
@@ -63,7 +64,7 @@ class AssistantLoop:
         self._clock = clock
         self.queue = queue
         self.transcript = transcript
-        self._model = model
+        self._model = model  # read at each turn: a key saved meanwhile applies next turn
         self.tools = tools
         self._policy = policy
         self._deliveries = deliveries
@@ -132,7 +133,7 @@ class AssistantLoop:
                 continue
             self.queue.arrived.clear()
             try:
-                if self._model is None:
+                if self._model() is None:
                     await self._turn_without_model()
                 else:
                     await self._turn()
@@ -371,13 +372,15 @@ class AssistantLoop:
             self._schedule_sleep(sleep_s)
 
     async def _call(self, turn_messages: list[dict[str, Any]], ttl: str) -> ModelReply:
-        assert self._model is not None
         attempt = 0
         while True:
             settings = self._settings()
             system, tools, messages = self.build_request(turn_messages, ttl)
             try:
-                reply = await self._model.create(
+                model = self._model()
+                if model is None:  # the key was removed during this turn
+                    raise ModelUnavailableError("no API key is set any more", retryable=False)
+                reply = await model.create(
                     model=settings.model, system=system, tools=tools, messages=messages,
                     max_tokens=settings.max_output_tokens)
             except ModelUnavailableError as exc:

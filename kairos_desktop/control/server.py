@@ -44,6 +44,7 @@ from ..opener import open_path, runs_when_opened, show_in_folder
 from ..paths import shipped_dir
 from ..scheduler.describe import describe_cron
 from ..scheduler.rules import next_fires, validate_cron
+from ..settings import Settings
 from . import TOKEN_HEADER
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class ControlServer:
             web.get("/api/inbox", self._inbox),
             web.post("/api/inbox/{item_id}/read", self._inbox_read),
             web.get("/api/settings", self._settings),
+            web.get("/api/settings/schema", self._settings_schema),
             web.patch("/api/settings", self._settings_patch),
             web.get("/api/usage", self._usage),
             web.post("/api/wake", self._wake),
@@ -217,6 +219,10 @@ class ControlServer:
         return web.json_response({"settings": self.engine.settings.to_json_dict(),
                                   "problems": self.engine.settings_problems,
                                   "apiKey": self.engine.key_info().to_dict()})
+
+    async def _settings_schema(self, _: web.Request) -> web.Response:
+        """The settings' JSON Schema (camelCase keys): the panel builds its form from it."""
+        return web.json_response(Settings.model_json_schema(by_alias=True))
 
     async def _settings_patch(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
