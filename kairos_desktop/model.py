@@ -1,6 +1,6 @@
 """The model client: the only module that imports anthropic.
 
-It turns SDK objects into plain dicts and dataclasses the rest of the package understands, and
+It turns SDK objects into the plain values of model_types.py (importable without anthropic), and
 SDK errors into ModelUnavailableError with a `retryable` flag and a message for the user. The SDK
 already retries 408/409/429/5xx and connection errors with backoff (honouring retry-after); what
 it cannot recover from surfaces here, and the loop decides when to try the turn again.
@@ -9,42 +9,14 @@ it cannot recover from surfaces here, and the loop decides when to try the turn 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 
 from .errors import ModelUnavailableError
+from .model_types import ModelReply, ToolCall, Usage
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
-
-
-@dataclass
-class ToolCall:
-    id: str
-    name: str
-    input: dict[str, Any]
-
-
-@dataclass
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-
-@dataclass
-class ModelReply:
-    content: list[dict[str, Any]]
-    stop_reason: str | None
-    usage: Usage
-    model: str
-    tool_calls: list[ToolCall] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(b["text"] for b in self.content if b.get("type") == "text").strip()
 
 
 class ModelClient:
@@ -133,3 +105,6 @@ def _to_reply(message: Any) -> ModelReply:
         model=message.model,
         tool_calls=calls,
     )
+
+
+__all__ = ["ModelClient", "ModelReply", "ToolCall", "Usage"]
