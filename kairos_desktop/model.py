@@ -3,7 +3,7 @@
 It turns SDK objects into the plain values of model_types.py (importable without anthropic), and
 SDK errors into ModelUnavailableError with a `retryable` flag and a message for the user. The SDK
 already retries 408/409/429/5xx and connection errors with backoff (honouring retry-after); what
-it cannot recover from surfaces here, and the loop decides when to try the turn again.
+it cannot recover from surfaces here, and the agent turn (agent/turn.py) decides when to try again.
 """
 
 from __future__ import annotations

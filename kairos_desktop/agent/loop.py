@@ -1,5 +1,6 @@
 """The heartbeat loop: sleep until the deadline or an arrival, build a turn (the latest tick plus
-what arrived), let the model act through tools until it calls Sleep, log everything, repeat.
+what arrived), let the model act through tools until it calls Sleep (the agent turn of turn.py:
+backoff, clipping, tool logging, usage), log everything, repeat.
 
 Invariants:
 - Inbound items are acked only after their turn is stored: a failed call or a crash replays them.
@@ -11,7 +12,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -24,7 +24,8 @@ from ..events import EventBus
 from ..journal import DailyLog
 from ..memory.files import MemoryFiles
 from ..memory.prompt import memory_section
-from ..model import ModelClient, ModelReply
+from ..model import ModelClient
+from ..model_types import ModelReply
 from ..paths import FolderPolicy
 from ..scheduler.runtime import Scheduler
 from ..settings import Settings
@@ -34,6 +35,7 @@ from ..transcript import SLEEP_RESULT, Transcript, repair
 from ..usage import UsageLedger
 from .prompts import no_key_reply, render_item, system_prompt, tick_block
 from .queue import InboundItem, InboundQueue
+from .turn import AgentRunner, StopRequested, TurnSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +43,6 @@ log = logging.getLogger(__name__)
 # Longer sleeps outlive any cache entry, so paying for 1-hour writes would buy nothing.
 SHORT_CACHE_LIMIT_S = 270.0
 LONG_CACHE_LIMIT_S = 3_540.0
-RETRY_BASE_S = 15.0
-RETRY_MAX_S = 900.0
-NON_RETRYABLE_WAIT_S = 600.0
-TOOL_RESULT_MAX_CHARS = 50_000
-
-
-class StopRequested(Exception):
-    """Raised inside a turn when the engine is stopping while it waits to retry."""
 
 
 class AssistantLoop:
@@ -82,8 +76,11 @@ class AssistantLoop:
         self._resumed = asyncio.Event()
         self._deadline: float | None = 0.0  # monotonic; 0 = tick at once; None = until arrival
         self._last_sleep_s: float | None = None
-        self._outage_reported = False
+        self._outage_reported = False  # the user was told of this outage; reset by a turn
         self.last_interaction: datetime | None = None
+        self._runner = AgentRunner(model=model, settings=settings, usage=usage, bus=bus,
+                                   daily_log=daily_log, clock=clock,
+                                   on_retry=self._report_outage, wait=self._wait_to_retry)
 
     # -- control -----------------------------------------------------------------------------
 
@@ -311,37 +308,15 @@ class AssistantLoop:
                           daily_log=self._log, clock=self._clock, turn=TurnState(),
                           scheduler=self._scheduler, memory=self._memory,
                           subscriptions=self._subscriptions)
-        only_slept = True
         ttl = self._cache_ttl()
-        calls = 0
-        for _ in range(settings.max_tool_iterations):
-            reply = await self._call(turn_messages, ttl)
-            calls += 1
-            if reply.content:
-                turn_messages.append({"role": "assistant", "content": reply.content})
-            if reply.text:
-                self._log.append("thought", reply.text)
-            if not reply.tool_calls:
-                break
-            results: list[dict[str, Any]] = []
-            for call in reply.tool_calls:
-                if call.name != "Sleep":
-                    only_slept = False
-                result = await self.tools.call(ctx, call.name, call.input)
-                self._log_tool(call.name, call.input, result.content, result.is_error)
-                if call.name == "Sleep" and not result.is_error:
-                    continue  # answered at the start of the next turn
-                results.append({"type": "tool_result", "tool_use_id": call.id,
-                                "content": _clip(result.content), "is_error": result.is_error})
-            if ctx.turn.sleep_seconds is not None:
-                if results:  # Sleep came with other calls: answer them now, Sleep included
-                    sleep_ids = [c.id for c in reply.tool_calls if c.name == "Sleep"]
-                    results += [{"type": "tool_result", "tool_use_id": sid,
-                                 "content": SLEEP_RESULT} for sid in sleep_ids]
-                    turn_messages.append({"role": "user", "content": results})
-                break
-            turn_messages.append({"role": "user", "content": results})
-        else:
+        spec = TurnSpec(request=lambda messages: self.build_request(messages, ttl),
+                        tools=self.tools, ctx=ctx, max_iterations=settings.max_tool_iterations,
+                        cache_ttl=ttl, stop_tools=frozenset({"Sleep"}),
+                        resume_answer=SLEEP_RESULT, on_reply=self._on_reply)
+        result = await self._runner.run(spec, turn_messages)
+        calls = result.calls
+        only_slept = all(name == "Sleep" for name in result.tools)
+        if result.ended == "max_iterations":
             self._log.append("error", f"stopped after {settings.max_tool_iterations} tool "
                              "iterations without a Sleep (setting maxToolIterations)")
             turn_messages.pop()  # its results: the repair step answers the last calls next turn
@@ -371,61 +346,31 @@ class AssistantLoop:
         else:
             self._schedule_sleep(sleep_s)
 
-    async def _call(self, turn_messages: list[dict[str, Any]], ttl: str) -> ModelReply:
-        attempt = 0
-        while True:
-            settings = self._settings()
-            system, tools, messages = self.build_request(turn_messages, ttl)
-            try:
-                model = self._model()
-                if model is None:  # the key was removed during this turn
-                    raise ModelUnavailableError("no API key is set any more", retryable=False)
-                reply = await model.create(
-                    model=settings.model, system=system, tools=tools, messages=messages,
-                    max_tokens=settings.max_output_tokens)
-            except ModelUnavailableError as exc:
-                attempt += 1
-                wait = (min(RETRY_BASE_S * 2 ** (attempt - 1), RETRY_MAX_S) if exc.retryable
-                        else NON_RETRYABLE_WAIT_S)
-                self._log.append("error", f"model call failed (attempt {attempt}): {exc}; "
-                                 f"retrying in {wait:.0f} s, nothing queued is lost")
-                self._set_state("offline" if exc.retryable else "error", str(exc),
-                                add_seconds(self._clock.now(), wait))
-                if not self._outage_reported and (attempt >= 3 or not exc.retryable):
-                    self._outage_reported = True
-                    await self._deliveries.message(
-                        f"I can't reach the model right now: {exc} Your messages are kept and "
-                        "I will answer them as soon as it works again.", "system")
-                self.queue.arrived.clear()
-                await self._clock.wait(self.queue.arrived, wait)
-                if self._stopping:
-                    raise StopRequested from exc
-                continue
-            self._usage.record(settings.model, reply.usage, cache_ttl=ttl)
-            self._bus.publish("usage", model=settings.model, input=reply.usage.input_tokens,
-                              output=reply.usage.output_tokens,
-                              cacheRead=reply.usage.cache_read_tokens,
-                              cacheWrite=reply.usage.cache_write_tokens)
-            if self.status.state != "working":
-                self._set_state("working")
-            return reply
+    # -- hooks of the agent turn -------------------------------------------------------------
 
-    def _log_tool(self, name: str, args: dict[str, Any], result: str, is_error: bool) -> None:
-        if name == "Sleep":
-            return  # the tick line says how long it slept
-        shown = json.dumps(args, ensure_ascii=False)
-        if len(shown) > 400:
-            shown = shown[:397] + "..."
-        outcome = ("ERROR " if is_error else "") + (result if len(result) <= 400
-                                                    else result[:397] + "...")
-        self._log.append(f"tool {name}", f"{shown} -> {outcome}")
-        self._bus.publish("tool", name=name, input=args, result=result, isError=is_error)
+    def _on_reply(self, reply: ModelReply) -> None:
+        if self.status.state != "working":  # a call went through after an outage
+            self._set_state("working")
+        if reply.text:
+            self._log.append("thought", reply.text)
 
+    async def _report_outage(self, exc: ModelUnavailableError, attempt: int, wait: float) -> None:
+        self._log.append("error", f"model call failed (attempt {attempt}): {exc}; "
+                         f"retrying in {wait:.0f} s, nothing queued is lost")
+        self._set_state("offline" if exc.retryable else "error", str(exc),
+                        add_seconds(self._clock.now(), wait))
+        if not self._outage_reported and (attempt >= 3 or not exc.retryable):
+            self._outage_reported = True
+            await self._deliveries.message(
+                f"I can't reach the model right now: {exc} Your messages are kept and "
+                "I will answer them as soon as it works again.", "system")
 
-def _clip(text: str) -> str:
-    if len(text) <= TOOL_RESULT_MAX_CHARS:
-        return text
-    return text[:TOOL_RESULT_MAX_CHARS] + f"\n[cut at {TOOL_RESULT_MAX_CHARS} characters]"
+    async def _wait_to_retry(self, seconds: float) -> None:
+        """An arrival cuts the wait short (the retry carries it); stop() ends the turn."""
+        self.queue.arrived.clear()
+        await self._clock.wait(self.queue.arrived, seconds)
+        if self._stopping:
+            raise StopRequested
 
 
 def _sleep_words(seconds: float | None) -> str:

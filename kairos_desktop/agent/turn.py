@@ -1,0 +1,233 @@
+"""One agent turn: model -> tools -> results, until the model stops.
+
+The heartbeat loop and the dream run the same step, so both wait out an outage with the same
+backoff, clip what a tool returns, log every tool call and record what every call cost. What
+differs is the caller's: the request (the loop's cache breakpoints, the dream's prompt), the
+tools and their context, which tool ends the turn, and how an outage is shown to the user.
+
+Invariants:
+- Every wait goes through the injected wait (by default the Clock); nothing here sleeps.
+- Every successful model call is recorded in the usage ledger before its reply is used.
+- A tool result goes back to the model at most TOOL_RESULT_MAX_CHARS long; the daily log keeps a
+  preview of LOG_PREVIEW_CHARS.
+- Every tool_use a reply makes is answered in the next user message of the turn, except the stop
+  call that ends a turn alone when `resume_answer` is set: its caller answers it when it resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import ModelUnavailableError
+from ..model_types import ModelReply, ToolCall
+
+# Types only: importing this module must not load the SDK (model.py) or the services.
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..events import EventBus
+    from ..journal import DailyLog
+    from ..model import ModelClient
+    from ..settings import Settings
+    from ..tools.base import ToolContext, ToolRegistry, ToolResult
+    from ..usage import UsageLedger
+
+Message = dict[str, Any]
+# (system, tools, messages), as the Messages API takes them.
+Request = tuple[list[dict[str, Any]], list[dict[str, Any]], list[Message]]
+# Builds the request from the turn's messages so far; called again for every attempt, so that
+# settings (and the history behind the loop's prefix) are read fresh.
+RequestBuilder = Callable[[list[Message]], Request]
+# Told of a failed call before the wait: (error, attempt number from 1, seconds until the retry).
+RetryHook = Callable[[ModelUnavailableError, int, float], Awaitable[None]]
+# Waits that many seconds before a retry; may return early, or raise to abandon the turn.
+RetryWait = Callable[[float], Awaitable[None]]
+
+TOOL_RESULT_MAX_CHARS = 50_000
+LOG_PREVIEW_CHARS = 400
+
+
+class StopRequested(Exception):
+    """Raised by a RetryWait when its caller is stopping: the turn ends unfinished."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to wait after a failed call, doubling from base_s up to max_s. The SDK already
+    retried quickly; these waits outlast an outage."""
+
+    base_s: float = 15.0
+    max_s: float = 900.0
+    # Retrying the same request cannot help (a bad key, an unknown model): wait for a fix.
+    non_retryable_s: float = 600.0
+    max_attempts: int | None = None  # None: never give up (the heartbeat: nothing may be lost)
+    give_up_non_retryable: bool = False
+
+    def wait_s(self, attempt: int, exc: ModelUnavailableError) -> float | None:
+        """Seconds to wait after failed attempt number `attempt` (from 1); None: give up."""
+        if self.max_attempts is not None and attempt >= self.max_attempts:
+            return None
+        if not exc.retryable:
+            return None if self.give_up_non_retryable else self.non_retryable_s
+        return min(self.base_s * 2 ** (attempt - 1), self.max_s)
+
+
+@dataclass
+class TurnSpec:
+    """One caller's turn: what to send, which tools it may use, and when it ends."""
+
+    request: RequestBuilder
+    tools: ToolRegistry
+    ctx: ToolContext
+    max_iterations: int
+    cache_ttl: str = "5m"  # the TTL of the request's breakpoints: what its cache writes cost
+    # A successful call of one of these ends the turn once its batch of calls has run.
+    stop_tools: frozenset[str] = frozenset()
+    # Set when a stop call is answered by the caller as it resumes (Sleep: "Woke up." at the next
+    # tick): a stop call is then left unanswered if it ends the turn alone, answered with this
+    # text if other results go back with it, and never logged (the caller says how it ended).
+    resume_answer: str | None = None
+    on_reply: Callable[[ModelReply], None] | None = None  # after every successful call
+    after_tools: Callable[[], None] | None = None  # after each batch; may raise to end the turn
+
+
+@dataclass
+class TurnResult:
+    calls: int = 0  # successful model calls
+    tools: list[str] = field(default_factory=list)  # every tool called, in order
+    # "reply": a reply without tool calls; "stopped": a stop tool ran; "max_iterations": the
+    # last iteration's results are the turn's last message, unanswered by the model.
+    ended: Literal["reply", "stopped", "max_iterations"] = "reply"
+
+
+class AgentRunner:
+    """Runs turns for one caller. `model` is read at every call: a key saved meanwhile applies
+    to the next call, a key removed makes the call fail (non-retryable) and wait."""
+
+    def __init__(self, *, model: Callable[[], ModelClient | None],
+                 settings: Callable[[], Settings], usage: UsageLedger, bus: EventBus,
+                 daily_log: DailyLog, clock: Clock, retry: RetryPolicy | None = None,
+                 on_retry: RetryHook | None = None, wait: RetryWait | None = None,
+                 log_kind: str = "tool", tool_events: bool = True) -> None:
+        self._model = model
+        self._settings = settings
+        self._usage = usage
+        self._bus = bus
+        self._log = daily_log
+        self._clock = clock
+        self.retry = retry or RetryPolicy()
+        self._on_retry = on_retry
+        self._wait = wait or clock.sleep
+        self._log_kind = log_kind  # a tool call's daily-log kind is f"{log_kind} {name}"
+        self._tool_events = tool_events  # publish `tool` events (the panel shows them in chat)
+
+    async def run(self, spec: TurnSpec, messages: list[Message]) -> TurnResult:
+        """Run the turn, appending the model's messages and the tool results to `messages`."""
+        result = TurnResult()
+        for _ in range(spec.max_iterations):
+            reply = await self.call(spec, messages)
+            result.calls += 1
+            if reply.content:
+                messages.append({"role": "assistant", "content": reply.content})
+            if spec.on_reply is not None:
+                spec.on_reply(reply)
+            if not reply.tool_calls:
+                result.ended = "reply"
+                return result
+            answers, stopped = await self._run_tools(spec, reply.tool_calls, result)
+            if spec.after_tools is not None:
+                spec.after_tools()
+            if stopped:
+                if answers:
+                    messages.append({"role": "user", "content": answers})
+                result.ended = "stopped"
+                return result
+            messages.append({"role": "user", "content": answers})
+        result.ended = "max_iterations"
+        return result
+
+    async def call(self, spec: TurnSpec, messages: list[Message]) -> ModelReply:
+        """One model call, retried under the policy until it succeeds; raises the last
+        ModelUnavailableError when the policy gives up."""
+        attempt = 0
+        while True:
+            settings = self._settings()
+            system, tools, request = spec.request(messages)
+            try:
+                client = self._model()
+                if client is None:  # the key was removed during this turn
+                    raise ModelUnavailableError("no API key is set any more", retryable=False)
+                reply = await client.create(
+                    model=settings.model, system=system, tools=tools, messages=request,
+                    max_tokens=settings.max_output_tokens)
+            except ModelUnavailableError as exc:
+                attempt += 1
+                wait = self.retry.wait_s(attempt, exc)
+                if wait is None:
+                    raise
+                if self._on_retry is not None:
+                    await self._on_retry(exc, attempt, wait)
+                await self._wait(wait)
+                continue
+            self._record(settings.model, reply, spec.cache_ttl)
+            return reply
+
+    def _record(self, model: str, reply: ModelReply, cache_ttl: str) -> None:
+        self._usage.record(model, reply.usage, cache_ttl=cache_ttl)
+        self._bus.publish("usage", model=model, input=reply.usage.input_tokens,
+                          output=reply.usage.output_tokens,
+                          cacheRead=reply.usage.cache_read_tokens,
+                          cacheWrite=reply.usage.cache_write_tokens)
+
+    async def _run_tools(self, spec: TurnSpec, calls: list[ToolCall], result: TurnResult
+                         ) -> tuple[list[dict[str, Any]], bool]:
+        """Run one reply's calls in order: (the tool_result blocks to send back, whether a stop
+        tool ran)."""
+        answers: list[dict[str, Any]] = []
+        later: list[str] = []  # stop calls the caller answers when it resumes
+        stopped = False
+        for call in calls:
+            result.tools.append(call.name)
+            outcome = await spec.tools.call(spec.ctx, call.name, call.input)
+            is_stop = call.name in spec.stop_tools
+            if spec.resume_answer is None or not is_stop:
+                self._log_tool(call, outcome)
+            if is_stop and not outcome.is_error:
+                stopped = True
+                if spec.resume_answer is not None:
+                    later.append(call.id)
+                    continue
+            answers.append({"type": "tool_result", "tool_use_id": call.id,
+                            "content": clip(outcome.content), "is_error": outcome.is_error})
+        if answers and later:  # results go back now: every call of the reply must be answered
+            assert spec.resume_answer is not None
+            answers += [{"type": "tool_result", "tool_use_id": cid,
+                         "content": spec.resume_answer} for cid in later]
+        return answers, stopped
+
+    def _log_tool(self, call: ToolCall, outcome: ToolResult) -> None:
+        self._log.append(f"{self._log_kind} {call.name}",
+                         f"{preview(json.dumps(call.input, ensure_ascii=False))} -> "
+                         f"{'ERROR ' if outcome.is_error else ''}{preview(outcome.content)}")
+        if self._tool_events:
+            self._bus.publish("tool", name=call.name, input=call.input, result=outcome.content,
+                              isError=outcome.is_error)
+
+
+def clip(text: str) -> str:
+    """A tool result as the model gets it: cut at TOOL_RESULT_MAX_CHARS, saying so."""
+    if len(text) <= TOOL_RESULT_MAX_CHARS:
+        return text
+    return text[:TOOL_RESULT_MAX_CHARS] + f"\n[cut at {TOOL_RESULT_MAX_CHARS} characters]"
+
+
+def preview(text: str) -> str:
+    """At most LOG_PREVIEW_CHARS of `text` for the daily log."""
+    if len(text) <= LOG_PREVIEW_CHARS:
+        return text
+    return text[:LOG_PREVIEW_CHARS - 3] + "..."
+
+
+__all__ = ["AgentRunner", "RetryPolicy", "StopRequested", "TurnResult", "TurnSpec", "clip"]
