@@ -1,0 +1,254 @@
+/* The chat view: your messages and the assistant's (brief mode), the switch to the transcript
+ * mode, the composer. A sent message shows at once as "sending…" and is matched with the
+ * engine's inbound event, so it is never shown twice. */
+
+import { api, post, reportError } from "./api.js";
+import { $, debounce, h, s, same } from "./dom.js";
+import { hideError, showError } from "./feedback.js";
+import { toDate, when } from "./format.js";
+import { inboxItemByPath, openInboxItem } from "./inbox.js";
+import { renderMarkdown } from "./markdown.js";
+import { nearBottom, scrollChat } from "./scroll.js";
+import { onSettings, state } from "./state.js";
+import { appendUserText, loadTranscript } from "./transcript.js";
+
+const chat = new Map(); // id (or local id) -> {item, el}
+let userMode = null; // null = follow settings.defaultView
+let renderedMode = null;
+let localSeq = 0;
+
+function chatMode() {
+  return userMode || (state.settings && state.settings.defaultView) || "chat";
+}
+
+export function setChatMode(mode, userChoice = true) {
+  if (userChoice) userMode = mode;
+  renderedMode = mode;
+  const transcript = mode === "transcript";
+  $("mode-brief").setAttribute("aria-checked", String(!transcript));
+  $("mode-transcript").setAttribute("aria-checked", String(transcript));
+  $("mode-brief").tabIndex = transcript ? -1 : 0;
+  $("mode-transcript").tabIndex = transcript ? 0 : -1;
+  $("chat-list").hidden = transcript;
+  $("transcript").hidden = !transcript;
+  updateChatEmpty();
+  if (transcript && state.view === "chat") loadTranscript().catch(reportError);
+  else scrollChat(true);
+}
+
+// At boot: the mode the #hash asked for, else the one the settings name.
+export function startChat(hashMode) {
+  if (hashMode) userMode = hashMode;
+  setChatMode(chatMode(), false);
+}
+
+onSettings(() => {
+  if (!userMode && renderedMode && renderedMode !== chatMode()) setChatMode(chatMode(), false);
+});
+
+export async function loadChat() {
+  const jobs = [api("/api/chat?limit=200")];
+  if (chatMode() === "transcript") jobs.push(loadTranscript());
+  const [r] = await Promise.all(jobs);
+  if (!r.ok) throw new Error(r.data.error);
+  for (const item of r.data) upsertChat(item);
+  updateChatEmpty();
+  scrollChat(true);
+  markVisibleRead();
+}
+
+function attachmentFromPath(path) {
+  const inboxItem = inboxItemByPath(path);
+  return { name: path.split(/[\\/]/).pop(), path, inboxId: inboxItem ? inboxItem.id : null };
+}
+
+function upsertChat(item, key = item.id) {
+  const existing = chat.get(key);
+  if (existing) {
+    if (same(existing.item, item)) return existing.el;
+    const el = chatItemEl(item);
+    existing.el.replaceWith(el);
+    chat.set(key, { item, el });
+    return el;
+  }
+  const el = chatItemEl(item);
+  const list = $("chat-list");
+  // Usually the newest: append. Otherwise insert before the first later item.
+  const t = toDate(item.createdAt)?.getTime() ?? Date.now();
+  let before = null;
+  for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+    const nt = Number(node.dataset.time);
+    if (nt > t) before = node;
+    else break;
+  }
+  el.dataset.time = String(t);
+  list.insertBefore(el, before);
+  chat.set(key, { item, el });
+  updateChatEmpty();
+  return el;
+}
+
+function chatItemEl(item) {
+  const isUser = item.role === "user";
+  const status = item.status || (isUser ? null : "normal");
+  const classes = ["msg", isUser ? "msg-user" : "msg-assistant"];
+  if (status === "proactive") classes.push("msg-proactive");
+  if (status === "system") classes.push("msg-system");
+  if (!isUser && item.read === false) classes.push("msg-unread");
+  if (item.pending) classes.push("pending");
+  if (item.failed) classes.push("failed");
+  const meta = h("div", { class: "msg-meta" },
+    isUser ? null : h("span", { class: "msg-name" }, state.assistantName),
+    status === "proactive" ? h("span", { class: "badge badge-proactive", "data-testid": "chat-badge-proactive" }, "proactive") : null,
+    status === "system" ? h("span", { class: "badge badge-system", "data-testid": "chat-badge-system" }, "system") : null,
+    h("time", { datetime: item.createdAt, title: toDate(item.createdAt)?.toLocaleString() }, when(item.createdAt)),
+    item.pending ? h("span", null, "sending…") : null,
+    item.failed ? h("span", null, "not sent") : null,
+  );
+  const bubble = h("div", { class: "bubble", "data-testid": "chat-text" });
+  if (isUser) bubble.textContent = item.text;
+  else bubble.append(renderMarkdown(item.text));
+  const attachments = (item.attachments || []).map((a) => attachmentEl(typeof a === "string" ? attachmentFromPath(a) : a));
+  if (attachments.length) bubble.append(h("div", { class: "attachments" }, attachments));
+  const li = h("li", {
+    class: classes.join(" "), "data-testid": "chat-item", "data-id": item.id || "",
+    "data-role": item.role, "data-status": status || "",
+  }, meta, bubble);
+  li.dataset.time = String(toDate(item.createdAt)?.getTime() ?? Date.now());
+  return li;
+}
+
+function attachmentEl(att) {
+  const icon = s("svg", { class: "icon", viewBox: "0 0 24 24", "aria-hidden": "true" },
+    s("path", { d: "M8 12.5l6.5-6.5a3 3 0 0 1 4.2 4.2L10 19a5 5 0 0 1-7-7l8-8" }));
+  if (!att.inboxId) {
+    return h("span", { class: "attachment", title: att.path, "data-testid": "chat-attachment" }, icon, att.name);
+  }
+  return h("a", {
+    class: "attachment", href: "#", title: `Open ${att.path}`, "data-testid": "chat-attachment",
+    "data-inbox-id": att.inboxId,
+    onclick: (e) => {
+      e.preventDefault();
+      openInboxItem(att.inboxId);
+    },
+  }, icon, att.name);
+}
+
+function updateChatEmpty() {
+  $("chat-empty").hidden = chatMode() === "transcript" || chat.size > 0;
+}
+
+// Assistant messages count as read once they were on screen in a focused window.
+export const markVisibleRead = debounce(() => {
+  if (state.view !== "chat" || !document.hasFocus() || document.hidden) return;
+  for (const { item, el } of chat.values()) {
+    if (item.role !== "assistant" || item.read !== false || !item.id) continue;
+    item.read = true;
+    el.classList.remove("msg-unread");
+    post(`/api/messages/${encodeURIComponent(item.id)}/read`).catch(() => {});
+  }
+}, 1500);
+
+async function sendMessage() {
+  const input = $("chat-input");
+  const text = input.value.trim();
+  hideError("chat-error");
+  if (!text) return;
+  input.value = "";
+  autosize();
+  const localId = `local-${++localSeq}`;
+  const item = { id: null, role: "user", text, status: null, createdAt: new Date().toISOString(), attachments: [], pending: true };
+  upsertChat(item, localId);
+  scrollChat(true);
+  appendUserText(text, new Date().toISOString());
+  const r = await post("/api/send", { text });
+  const entry = chat.get(localId);
+  if (!entry) return; // adopted by the inbound event already
+  if (!r.ok) {
+    entry.item.pending = false;
+    entry.item.failed = true;
+    const el = chatItemEl(entry.item);
+    entry.el.replaceWith(el);
+    entry.el = el;
+    showError("chat-error", r.data.error || "Not sent.");
+    if (!input.value) {
+      input.value = text;
+      autosize();
+    }
+    return;
+  }
+  const id = r.data.id;
+  chat.delete(localId);
+  if (id && chat.has(id)) {
+    entry.el.remove(); // the inbound event already showed it
+    return;
+  }
+  const done = { ...entry.item, id, pending: false };
+  const el = chatItemEl(done);
+  entry.el.replaceWith(el);
+  chat.set(id || localId, { item: done, el });
+}
+
+// The "inbound" event: a message from the user (this page's, another's, or `kairos send`).
+export function onInbound(data) {
+  if (data.kind && data.kind !== "user") return;
+  if (chat.has(data.id)) return;
+  // Our own message whose POST has not answered yet: adopt the local bubble.
+  for (const [key, entry] of chat) {
+    if (entry.item.pending && entry.item.text === (data.text || "").trim()) {
+      chat.delete(key);
+      const item = { ...entry.item, id: data.id, pending: false, createdAt: data.createdAt || entry.item.createdAt };
+      const el = chatItemEl(item);
+      entry.el.replaceWith(el);
+      chat.set(data.id, { item, el });
+      return;
+    }
+  }
+  upsertChat({ id: data.id, role: "user", text: data.text, status: null, createdAt: data.createdAt, read: true, attachments: [] });
+  appendUserText(data.text, data.createdAt);
+  scrollChat();
+}
+
+// The "message" event: the assistant said something.
+export function onMessage(data) {
+  const item = {
+    id: data.id, role: "assistant", text: data.text, status: data.status || "normal",
+    createdAt: data.createdAt, read: data.read ?? false,
+    attachments: (data.attachments || []).map((a) => (typeof a === "string" ? attachmentFromPath(a) : a)),
+  };
+  const stick = nearBottom();
+  upsertChat(item);
+  if (stick) scrollChat(true);
+  markVisibleRead();
+}
+
+function autosize() {
+  const input = $("chat-input");
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight + 2, 200)}px`;
+}
+
+export function wireChat() {
+  $("composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    sendMessage();
+  });
+  $("chat-input").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.altKey) {
+      e.preventDefault();
+      sendMessage();
+    }
+  });
+  $("chat-input").addEventListener("input", autosize);
+  for (const btn of document.querySelectorAll(".segmented [role=radio]")) {
+    btn.addEventListener("click", () => setChatMode(btn.dataset.mode));
+    btn.addEventListener("keydown", (e) => {
+      if (["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].includes(e.key)) {
+        e.preventDefault();
+        const other = btn.dataset.mode === "chat" ? "transcript" : "chat";
+        setChatMode(other);
+        $(other === "chat" ? "mode-brief" : "mode-transcript").focus();
+      }
+    });
+  }
+}
