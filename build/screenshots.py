@@ -46,12 +46,12 @@ def seed_files(home: Path) -> None:
 async def seed_engine(k: Kairos) -> None:
     engine = k.engine
     d = engine.deliveries
-    engine.send("Can you keep an eye on the release PR and tell me when CI is green?")
+    engine.app.send("Can you keep an eye on the release PR and tell me when CI is green?")
     await d.message("Will do. I subscribed to kairos-desktop#412 and will tell you when its "
                     "checks pass.", "normal")
     await d.message("CI on #412 is green and it has two approvals — ready to merge.",
                     "proactive")
-    engine.send("Great. Also put together this week's report please.")
+    engine.app.send("Great. Also put together this week's report please.")
     await d.message("Here is this week's report: 3 PRs merged, 2 reviews pending.", "normal",
                     [str(engine.home.workspace_dir / "weekly-report.md")])
     await d.file(str(engine.home.workspace_dir / "budget-2027.csv"), "Budget 2027 draft")

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .application import Application
 from .clock import Clock
 from .delivery.notifier import Notifier
 from .home import Home
@@ -38,39 +39,39 @@ class Kairos:
         await self.engine.start(session_id=session_id, resume=resume, control_api=control_api)
         return self
 
+    @property
+    def app(self) -> Application:
+        """The application API: everything the tray and the panel can do and read."""
+        return self.engine.app
+
     async def send(self, text: str) -> str:
         """Queue a message for the assistant; it wakes at once. Returns the item id."""
-        return self.engine.send(text).id
+        return str(self.app.send(text)["id"])
 
     async def stop(self) -> None:
         await self.engine.stop()
 
     def messages(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.engine.outbox.recent(limit)
+        return self.app.messages(limit)
 
     def inbox(self) -> list[dict[str, Any]]:
-        return self.engine.inbox.items()
+        return self.app.inbox()
 
     @property
     def status(self) -> dict[str, Any]:
-        return self.engine.status_dict()
+        return self.app.status()
 
     @property
     def panel_url(self) -> str:
         """The panel page of this engine (it carries the run's token: keep it to yourself)."""
-        control = self.engine.control
-        if control is None:
-            raise RuntimeError("the control API is off (start(control_api=False)); no panel")
-        return f"{control.url}/?token={control.token}"
+        return self.app.panel_address()
 
     def panel(self, height: int = 640) -> Any:
         """The panel as a notebook IFrame (IPython's); the page is live, like in the app. Its
         link works once, so a saved notebook holds no usable token."""
         from IPython.display import IFrame
 
-        if self.engine.control is None:
-            raise RuntimeError("the control API is off (start(control_api=False)); no panel")
-        return IFrame(self.engine.control.panel_link(), width="100%", height=height)
+        return IFrame(self.app.panel_link(), width="100%", height=height)
 
     async def __aenter__(self) -> Kairos:
         return await self.start()
@@ -98,8 +99,7 @@ class Kairos:
                 loop.close()
                 return
             ready.set_result(None)
-            loop.run_until_complete(self.engine.stop_requested.wait())
-            loop.run_until_complete(self.engine.stop())
+            loop.run_until_complete(self.engine.run_until_stopped())
             loop.close()
 
         self._thread = threading.Thread(target=main, name="kairos-engine", daemon=True)
@@ -123,7 +123,7 @@ class Kairos:
     def stop_in_thread(self, timeout: float = 30.0) -> None:
         if self._loop is None or self._thread is None:
             return
-        self._loop.call_soon_threadsafe(self.engine.stop_requested.set)
+        self._loop.call_soon_threadsafe(self.app.request_stop)
         self._thread.join(timeout)
         self._thread = None
         self._loop = None

@@ -11,6 +11,26 @@ class KairosError(Exception):
     """Base class: the message is written for the user and says what to do."""
 
 
+class NotFoundError(KairosError):
+    """An action names something that does not exist (an inbox item, a task, a message)."""
+
+
+class ConflictError(KairosError):
+    """An action cannot be done in the current state (a script to open, nothing to undo)."""
+
+
+class GoneError(KairosError):
+    """What an action names existed but is gone (a delivered file moved or deleted)."""
+
+
+class InputError(KairosError):
+    """A front end passed a value of the wrong type or shape; `key` names the field."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class SettingsError(KairosError):
     """settings.json or a value for it is wrong; names the key."""
 
@@ -52,7 +72,7 @@ class NoApiKeyError(KairosError):
 
 
 class NotRunningError(KairosError):
-    """No instance is running for this home."""
+    """No instance is running for this home (or the action needs the running app)."""
 
 
 class ControlAPIError(KairosError):
@@ -61,6 +81,10 @@ class ControlAPIError(KairosError):
 
 class InvalidCronError(KairosError):
     """A cron expression is malformed or can never fire; says which and how to write it."""
+
+
+class TaskNotFoundError(NotFoundError):
+    """No scheduled task has that id."""
 
 
 class TaskLimitError(KairosError):
@@ -75,12 +99,12 @@ class ApiKeyError(KairosError):
     """A pasted API key that cannot be right (empty, spaces, too short)."""
 
 
-class ApprovalNotFoundError(KairosError):
+class ApprovalNotFoundError(NotFoundError):
     """A decision names an approval request this process never made (or made before a restart,
     which denies every pending one)."""
 
 
-class ApprovalClosedError(KairosError):
+class ApprovalClosedError(ConflictError):
     """A decision came for an approval request that was already decided or has expired.
 
     `state` is what it ended as: "allowed", "denied" or "expired"."""

@@ -1,7 +1,10 @@
-"""The composition root: builds the engine from a home and its settings, starts and stops it.
+"""The composition root: builds the engine's services from a home and its settings, starts them
+in order and stops them in reverse through one AsyncExitStack.
 
-Everything the engine runs (the heartbeat loop, the control API) lives on ONE asyncio loop; the
-Engine object is used from that loop. Kairos (api.py) wraps it for notebooks and threads.
+Everything the engine runs (the heartbeat loop, the scheduler, the sources, the control API)
+lives on ONE asyncio loop. Front ends never touch what is built here: they get `engine.app`, the
+application API (application.py, implemented by engine_app.py). A start that fails half way
+unwinds what it had started, because each step registers its own undo as it succeeds.
 """
 
 from __future__ import annotations
@@ -16,41 +19,27 @@ from typing import Any, TypeVar
 
 from .agent.dream import AutoDream
 from .agent.loop import AssistantLoop
-from .agent.queue import InboundItem, InboundQueue
 from .approvals import Approvals
 from .clock import Clock, SystemClock, local_zone
 from .delivery.deliveries import Deliveries
-from .delivery.inbox import Inbox
 from .delivery.notifier import ConsoleNotifier, Notifier
-from .delivery.outbox import Outbox
 from .delivery.policy import NotificationPolicy
-from .errors import ApiKeyError, SettingsError, StoreCorruptError
+from .errors import ApiKeyError
 from .events import EventBus
 from .home import Home, HomeLock
-from .journal import DailyLog
+from .homeapp import HomeServices, SettingsState
 from .keys import KeyInfo, Source, check_key_format
-from .memory.files import MemoryFiles
 from .model import ModelClient
 from .paths import FolderPolicy
-from .scheduler.runtime import Scheduler
-from .settings import (
-    Settings,
-    check_writable_folder,
-    env_flag,
-    load_settings,
-    update_settings_file,
-)
+from .settings import Settings, load_settings
 from .sources.channels import ChannelManager
 from .sources.folders import FolderWatcher
 from .sources.github import PRSubscriptions, resolve_token
 from .status import EngineStatus
-from .store import Store
 from .tools import ToolRegistry, core_tools
 from .tools.base import ToolProvider
 from .tools.commands import run_command_provider
 from .transcript import Transcript, latest_session_id, new_session_id
-from .usage import UsageLedger
-from .views import USER_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +48,14 @@ T = TypeVar("T")
 
 
 class Engine:
+    """One home's running assistant. Use `engine.app` for everything a user does."""
+
     def __init__(self, home: Home | Path | str | None = None, *, clock: Clock | None = None,
                  notifier: Notifier | None = None, api_key: str | None = None,
                  base_url: str | None = None, model_max_retries: int = 2,
                  model_timeout: float = 120.0) -> None:
+        from .engine_app import EngineApp
+
         self.home = home if isinstance(home, Home) else Home(home)
         self._own_clock = clock is None
         self.clock = clock or SystemClock()
@@ -73,103 +66,117 @@ class Engine:
         self._model_max_retries = model_max_retries
         self._model_timeout = model_timeout
         self.status = EngineStatus()
-        self.settings_problems: list[str] = []
-        self._settings = Settings()
+        self.config = SettingsState(Settings(), [])
         self._key_info = KeyInfo.of(None, None)
         self._lock = HomeLock(self.home.lock_file)
-        self._task: asyncio.Task[None] | None = None
         self._model: ModelClient | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._grace = 5.0
         self.control: Any = None
         self.started = False
         # Set by the control API's /api/stop (and the tray's Quit); whoever runs the engine
         # then stops it.
         self.stop_requested = asyncio.Event()
         # Set by the desktop layer: bring the app's window (or the tray menu) to the user.
-        self.on_show: Callable[[], None] | None = None
-        # Extra sections of status_dict() from outer layers (the tray's geometry...).
+        self.on_show: Callable[[str | None], None] | None = None
+        # Extra sections of the status from outer layers (the tray's geometry...).
         self.status_extra: dict[str, Callable[[], Any]] = {}
+        self.app = EngineApp(self)
 
     # -- settings ----------------------------------------------------------------------------
 
     @property
     def settings(self) -> Settings:
-        return self._settings
+        return self.config.current
 
-    def reload_settings(self) -> list[str]:
-        loaded = load_settings(self.home.settings_file)
-        self._settings = loaded.settings
-        self.settings_problems = loaded.problems
-        return loaded.problems
-
-    def update_settings(self, changes: dict[str, Any]) -> Settings:
-        """Validate and write `changes`, then apply them; SettingsError names a bad key."""
-        if not self.started:
-            raise SettingsError("the engine is not running")
-        def inbox_is_writable(settings: Settings) -> None:
-            changed = "inboxDir" in changes or "inbox_dir" in changes
-            if changed and settings.inbox_dir:
-                check_writable_folder(Path(settings.inbox_dir).expanduser(), key="inboxDir")
-
-        self._settings = update_settings_file(self.home.settings_file, changes,
-                                              check=inbox_is_writable)
-        self.inbox.folder = self.inbox_dir()
-        self.inbox.max_bytes = self._settings.max_inbox_file_bytes
-        self.status.model = self._settings.model
-        self.folders.update(self._settings.watched_folders, self._settings.folder_debounce_seconds)
-        self.daily_log.append("settings", ", ".join(f"{k}={v!r}" for k, v in changes.items()))
-        self.bus.publish("settings", **self._settings.to_json_dict())
-        self.heartbeat.wake_now()  # new sleep bounds or model apply from the next tick
-        return self._settings
+    @property
+    def settings_problems(self) -> list[str]:
+        return self.config.problems
 
     def policy(self) -> FolderPolicy:
         return FolderPolicy(self.home.workspace_dir,
-                            [*self._settings.allowed_folders, str(self.home.memory_dir)])
+                            [*self.settings.allowed_folders, str(self.home.memory_dir)])
 
-    def inbox_dir(self) -> Path:
-        configured = self._settings.inbox_dir
-        if configured:
-            return Path(configured).expanduser()
-        return self.home.default_inbox_dir(self._settings.assistant_name)
+    def apply_settings(self) -> None:
+        """The one way a settings change reaches the live services."""
+        settings = self.settings
+        self.status.model = settings.model
+        self.folders.update(settings.watched_folders, settings.folder_debounce_seconds)
+        self.heartbeat.wake_now()  # new sleep bounds or model apply from the next tick
+
+    # The home's services, by name (tests and the engine's parts read them).
+    @property
+    def store(self) -> Any:
+        return self.services.store
+
+    @property
+    def queue(self) -> Any:
+        return self.services.queue
+
+    @property
+    def usage(self) -> Any:
+        return self.services.usage
+
+    @property
+    def outbox(self) -> Any:
+        return self.services.outbox
+
+    @property
+    def inbox(self) -> Any:
+        return self.services.inbox
+
+    @property
+    def scheduler(self) -> Any:
+        return self.services.scheduler
+
+    @property
+    def memory(self) -> Any:
+        return self.services.memory
+
+    @property
+    def daily_log(self) -> Any:
+        return self.services.daily_log
 
     # -- life cycle --------------------------------------------------------------------------
 
     async def start(self, *, session_id: str | None = None, resume: bool = False,
                     control_api: bool = True) -> None:
-        """Take the home, open everything, start the loop (and the control API)."""
+        """Take the home, build and start everything (and the control API)."""
         if self.started:
             raise RuntimeError("this engine is already running")
         self.home.ensure()
-        self._lock.acquire()
-        try:
-            await self._open(session_id=session_id, resume=resume, control_api=control_api)
-        except BaseException:
-            self._lock.release()
-            raise
+        async with contextlib.AsyncExitStack() as stack:
+            self._lock.acquire()
+            stack.callback(self._lock.release)
+            self._build(session_id=session_id, resume=resume)
+            stack.callback(self.services.close)
+            stack.callback(lambda: self.daily_log.append(
+                "stop", f"stopped ({len(self.queue)} item(s) left queued)"))
+            stack.push_async_callback(self.notifications.close)
+            stack.push_async_callback(self._close_model)
+            await self._start_services(stack, control_api=control_api)
+            self._stack = stack.pop_all()
+        self.started = True
 
-    async def _open(self, *, session_id: str | None, resume: bool, control_api: bool) -> None:
-        for problem in self.reload_settings():
+    def _build(self, *, session_id: str | None, resume: bool) -> None:
+        """Every service, built in one place; nothing here starts a task, a thread or a
+        process (reading settings.json and store.json is all the I/O)."""
+        loaded = load_settings(self.home.settings_file)
+        self.config.current, self.config.problems = loaded.settings, list(loaded.problems)
+        for problem in loaded.problems:
             log.warning("settings: %s", problem)
         if self._own_clock:  # cron times need the zone's DST rules: the setting, else the system's
-            self.clock = SystemClock(local_zone(self._settings.time_zone))
-        self.daily_log = DailyLog(self.home.logs_dir, self.clock, key=self.home.log_key())
-        try:
-            self.store = Store(self.home.store_file, owner=True)
-        except StoreCorruptError as exc:
-            moved = Store.quarantine(self.home.store_file, self.clock.now())
-            self.daily_log.append("error", f"{exc} Moved it to {moved}; starting a new store.")
-            self.settings_problems.append(f"store.json was corrupt and was moved to {moved}")
-            self.store = Store(self.home.store_file, owner=True)
-        self.queue = InboundQueue(self.store)
-        self.usage = UsageLedger(self.store, self.clock)
-        self.outbox = Outbox(self.store, self.clock)
-        self.inbox = Inbox(self.store, self.inbox_dir(), self.clock,
-                           max_bytes=self._settings.max_inbox_file_bytes)
+            self.clock = SystemClock(local_zone(self.settings.time_zone))
+        settings = lambda: self.config.current  # noqa: E731 - read at each use
+        self.services = HomeServices.open(
+            self.home, clock=self.clock, settings=settings, bus=self.bus,
+            inbox_dir=self.app.inbox_dir(), problems=self.config.problems, seed_builtins=True)
+        svc = self.services
         self.notifications = NotificationPolicy(self.notifier, clock=self.clock,
-                                                settings=lambda: self._settings)
+                                                settings=settings)
         self.deliveries = Deliveries(
-            outbox=self.outbox, inbox=self.inbox, notifier=self.notifications,
-            daily_log=self.daily_log, bus=self.bus, settings=lambda: self._settings,
-            policy=self.policy)
+            outbox=svc.outbox, inbox=svc.inbox, notifier=self.notifications,
+            daily_log=svc.daily_log, bus=self.bus, settings=settings, policy=self.policy)
         if session_id is None and resume:
             session_id = latest_session_id(self.home.sessions_dir)
         session_id = session_id or new_session_id(self.clock.now())
@@ -180,75 +187,111 @@ class Engine:
         self._key_info = KeyInfo.of(api_key, source)
         self._model = self._model_client(api_key)
         self.tools = ToolRegistry(core_tools())
-        self.memory = MemoryFiles(self.home.memory_dir)
-        zone = self.clock.now().tzinfo
-        assert zone is not None
-        self.scheduler = Scheduler(
-            store=self.store, clock=self.clock, settings=lambda: self._settings, zone=zone,
-            queue=self.queue, daily_log=self.daily_log, bus=self.bus,
-            fire_disabled=env_flag("KAIROS_DISABLE_CRON"),
-            durable_fire_disabled=env_flag("KAIROS_DISABLE_DURABLE_CRON"))
-        self.scheduler.load()
         self.dream = AutoDream(
-            memory=self.memory, store=self.store, clock=self.clock,
-            settings=lambda: self._settings, model=lambda: self._model, daily_log=self.daily_log,
-            deliveries=self.deliveries, bus=self.bus, usage=self.usage, policy=self.policy,
+            memory=svc.memory, store=svc.store, clock=self.clock, settings=settings,
+            model=lambda: self._model, daily_log=svc.daily_log, deliveries=self.deliveries,
+            bus=self.bus, usage=svc.usage, policy=self.policy,
             user_present=lambda: self.heartbeat.present())
-        self.scheduler.on_dream = self._nightly_dream
+        svc.scheduler.on_dream = self._nightly_dream
         self.channels = ChannelManager(
-            settings=lambda: self._settings, put=self.queue.put, clock=self.clock,
-            daily_log=self.daily_log,
+            settings=settings, put=svc.queue.put, clock=self.clock, daily_log=svc.daily_log,
             notify_user=lambda text: self.deliveries.message(text, "system"))
         self.tools.add_provider(ToolProvider(self.channels.tool_definitions,
                                              self.channels.call_tool))
-        self.approvals = Approvals(clock=self.clock, daily_log=self.daily_log, bus=self.bus,
-                                   notify=self.deliveries.notify, settings=lambda: self._settings)
+        self.approvals = Approvals(clock=self.clock, daily_log=svc.daily_log, bus=self.bus,
+                                   notify=self.deliveries.notify, settings=settings)
         self.tools.add_provider(run_command_provider(
-            approvals=self.approvals, settings=lambda: self._settings,
-            workspace=self.home.workspace_dir, daily_log=self.daily_log))
+            approvals=self.approvals, settings=settings, workspace=self.home.workspace_dir,
+            daily_log=svc.daily_log))
         self.folders = FolderWatcher(
-            folders=self._settings.watched_folders, put=self.queue.put, clock=self.clock,
-            debounce_seconds=self._settings.folder_debounce_seconds, daily_log=self.daily_log,
+            folders=self.settings.watched_folders, put=svc.queue.put, clock=self.clock,
+            debounce_seconds=self.settings.folder_debounce_seconds, daily_log=svc.daily_log,
             exclude=[self.home.root])  # the home changes on every tick: never report it
         self.subscriptions = PRSubscriptions(
-            store=self.store, put=self.queue.put, clock=self.clock,
-            settings=lambda: self._settings, token=resolve_token(keyring=False),
-            daily_log=self.daily_log)
+            store=svc.store, put=svc.queue.put, clock=self.clock, settings=settings,
+            token=resolve_token(keyring=False), daily_log=svc.daily_log)
         self.status.session_id = session_id
-        self.status.model = self._settings.model
-        self.folders.update(self._settings.watched_folders, self._settings.folder_debounce_seconds)
+        self.status.model = self.settings.model
         self.heartbeat = AssistantLoop(
-            settings=lambda: self._settings, clock=self.clock, queue=self.queue,
-            transcript=self.transcript, model=lambda: self._model, tools=self.tools,
-            policy=self.policy,
-            deliveries=self.deliveries, daily_log=self.daily_log, usage=self.usage, bus=self.bus,
-            status=self.status, scheduler=self.scheduler, memory=self.memory,
-            subscriptions=self.subscriptions,
-            on_active_turn=self._record_activity)
+            settings=settings, clock=self.clock, queue=svc.queue, transcript=self.transcript,
+            model=lambda: self._model, tools=self.tools, policy=self.policy,
+            deliveries=self.deliveries, daily_log=svc.daily_log, usage=svc.usage, bus=self.bus,
+            status=self.status, scheduler=svc.scheduler, memory=svc.memory,
+            subscriptions=self.subscriptions, on_active_turn=self._record_activity)
+
+    async def _start_services(self, stack: contextlib.AsyncExitStack, *,
+                              control_api: bool) -> None:
+        """Start in order; each step registers its own undo, so `stack` unwinds in reverse."""
         running = asyncio.get_running_loop()
         self.queue.bind(running)
         resumed = "resumed" if self.transcript.turns else "new"
         self.daily_log.append(
-            "start", f"{self._settings.assistant_name} started ({resumed} session {session_id}, "
-            f"model {self._settings.model}, {len(self.queue)} queued item(s))")
+            "start", f"{self.settings.assistant_name} started ({resumed} session "
+            f"{self.status.session_id}, model {self.settings.model}, {len(self.queue)} queued "
+            "item(s))")
         for problem in self.settings_problems:
             self.daily_log.append("settings", problem)
         if control_api:
             from .control.server import ControlServer
 
-            self.control = ControlServer(self)
+            self.control = ControlServer(self.app, self.home, self.clock)
             await self.control.start()
+            stack.push_async_callback(self._stop_control)
         await self._check_yesterdays_log()
         self.scheduler.fire_due()  # what was missed while closed joins the very first turn
-        self._task = running.create_task(self._secrets_then_heartbeat(),
-                                         name="kairos-heartbeat")
-        self._scheduler_task = running.create_task(self.scheduler.run(), name="kairos-scheduler")
-        self._dream_scan = running.create_task(self.dream.scan_loop(), name="kairos-dream-scan")
-        self._github_start = running.create_task(self._github_token_then_poll(),
-                                                 name="kairos-github-start")
+        heartbeat = running.create_task(self._secrets_then_heartbeat(), name="kairos-heartbeat")
+        stack.push_async_callback(self._end_heartbeat, heartbeat)
+        scheduler = running.create_task(self.scheduler.run(), name="kairos-scheduler")
+        stack.push_async_callback(_finish, scheduler)
+        stack.callback(self.scheduler.stop)
+        scan = running.create_task(self.dream.scan_loop(), name="kairos-dream-scan")
+        stack.push_async_callback(_finish, scan)
+        stack.push_async_callback(self.dream.stop)
+        github = running.create_task(self._github_token_then_poll(), name="kairos-github-start")
+        stack.push_async_callback(self.subscriptions.stop)
+        stack.push_async_callback(_cancel, github)
         await self.channels.start()
+        stack.push_async_callback(self.channels.stop)
         await self.folders.start()
-        self.started = True
+        stack.push_async_callback(self.folders.stop)
+        stack.callback(self.approvals.cancel_all, "the app is stopping")
+
+    async def stop(self, *, grace: float = 5.0) -> None:
+        """Clean stop: the loop ends its turn (or is cancelled after `grace` seconds); queued
+        items that no finished turn consumed stay in the store for the next start."""
+        if not self.started or self._stack is None:
+            return
+        self._grace = grace
+        self.heartbeat.stop()  # first, so its turn ends while the rest stops
+        self.scheduler.stop()
+        stack, self._stack = self._stack, None
+        try:
+            await stack.aclose()
+        finally:
+            self.started = False
+
+    async def run_until_stopped(self, exit_after: float | None = None) -> None:
+        """Wait for a stop request (control API, signal) or `exit_after` seconds, then stop."""
+        await self.clock.wait(self.stop_requested, exit_after)
+        await self.stop()
+
+    async def _end_heartbeat(self, task: asyncio.Task[None]) -> None:
+        self.heartbeat.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self._grace)
+        except TimeoutError:
+            await _cancel(task)
+        except Exception:
+            log.exception("heartbeat loop ended with an error")
+
+    async def _stop_control(self) -> None:
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
+
+    async def _close_model(self) -> None:
+        if self._model is not None:
+            await self._model.close()
 
     async def _secrets_then_heartbeat(self) -> None:
         """The OS keyring is asked only now, with the control API (and the tray) already up:
@@ -294,51 +337,8 @@ class Engine:
             f"Yesterday's log ({path}) was changed after it was written: {check.reason} at "
             f"line {check.line}. Check it with `kairos logs verify`; anything after that line "
             "may not be what happened.", "system")
-        await self.deliveries.push(f"{self._settings.assistant_name}: log altered",
+        await self.deliveries.push(f"{self.settings.assistant_name}: log altered",
                                    f"{path.name}, line {check.line}: {check.reason}")
-
-    async def stop(self, *, grace: float = 5.0) -> None:
-        """Clean stop: the loop ends its turn (or is cancelled after `grace` seconds); queued
-        items that no finished turn consumed stay in the store for the next start."""
-        if not self.started:
-            return
-        self.heartbeat.stop()
-        self.scheduler.stop()
-        self.approvals.cancel_all("the app is stopping")
-        await self.dream.stop()
-        self._github_start.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._github_start
-        await self.subscriptions.stop()
-        await self.channels.stop()
-        await self.folders.stop()
-        for background in (self._scheduler_task, self._dream_scan):
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), grace)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            except Exception:
-                log.exception("heartbeat loop ended with an error")
-        if self.control is not None:
-            await self.control.stop()
-            self.control = None
-        if self._model is not None:
-            await self._model.close()
-        await self.notifications.close()
-        self.daily_log.append("stop", f"stopped ({len(self.queue)} item(s) left queued)")
-        self.store.close()
-        self._lock.release()
-        self.started = False
-
-    async def run_until_stopped(self, exit_after: float | None = None) -> None:
-        """Wait for a stop request (control API, signal) or `exit_after` seconds, then stop."""
-        await self.clock.wait(self.stop_requested, exit_after)
-        await self.stop()
 
     # -- the API key -------------------------------------------------------------------------
 
@@ -372,6 +372,10 @@ class Engine:
         """What may be shown of the key in use (kept, so showing it never asks the keyring)."""
         return self._key_info
 
+    @property
+    def has_model(self) -> bool:
+        return self._model is not None
+
     async def set_api_key(self, key: str) -> KeyInfo:
         """Store the key (OS keyring or 0600 file) and use it from the next model call."""
         if self._key_info.source == "env":
@@ -402,58 +406,14 @@ class Engine:
         self.bus.publish("state", **self.status.to_dict())
         self.heartbeat.wake_now()
 
-    # -- what clients do ---------------------------------------------------------------------
 
-    def send(self, text: str, *, kind: str = "user", source: str = "user",
-             priority: str = "next") -> InboundItem:
-        item = InboundItem(kind=kind, text=text, source=source, priority=priority,  # type: ignore[arg-type]
-                           created_at=self.clock.now().isoformat(timespec="seconds"))
-        self.queue.put(item)
-        if kind == "user":
-            self.heartbeat.mark_interaction()
-            self.store.insert(USER_MESSAGES, {"id": item.id, "text": text,
-                                              "createdAt": item.created_at})
-            self.bus.publish("inbound", id=item.id, kind=kind, text=text, source=source,
-                             createdAt=item.created_at)
-        return item
+async def _finish(task: asyncio.Task[Any]) -> None:
+    """Wait for a background task that was told to stop."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
-    def set_panel_focused(self, focused: bool) -> None:
-        """While the panel has the user's focus they are present (the model prefers a chat
-        message to a notification); leaving it starts the usual presence window."""
-        if self.heartbeat.panel_focused or focused:
-            self.heartbeat.mark_interaction()
-        if self.heartbeat.panel_focused != focused:
-            self.heartbeat.panel_focused = focused
-            self.bus.publish("presence", focused=focused)
 
-    def pause(self) -> None:
-        """The tray's Pause: no ticks, no model calls; tasks are held and caught up on resume."""
-        self.heartbeat.pause()
-        self.scheduler.set_paused(True)
-        self.daily_log.append("pause", "paused by the user")
-
-    def resume(self) -> None:
-        self.scheduler.set_paused(False)
-        self.scheduler.fire_due()  # what came due while paused joins the first turn
-        self.heartbeat.resume()
-        self.daily_log.append("pause", "resumed")
-
-    def status_dict(self) -> dict[str, Any]:
-        data = self.status.to_dict()
-        data["dream"] = self.dream.state.to_dict()
-        data["channels"] = self.channels.status()
-        upcoming = self.scheduler.next_due()
-        data["nextTask"] = ({"id": upcoming[1].id, "dueAt": upcoming[1].next_due_at,
-                             "prompt": upcoming[1].prompt[:120]} if upcoming else None)
-        for key, provider in list(self.status_extra.items()):
-            try:
-                data[key] = provider()
-            except Exception as exc:  # an outer layer's trouble must not break status
-                data[key] = {"error": repr(exc)}
-        data.update(assistantName=self._settings.assistant_name,
-                    running=self.started, home=str(self.home.root), paused=self.heartbeat.paused,
-                    queued=len(self.queue), usageToday=self.usage.day(),
-                    approvalsPending=len(self.approvals.pending()),
-                    apiKey=self._model is not None, model=self._settings.model,
-                    settingsProblems=list(self.settings_problems))
-        return data
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

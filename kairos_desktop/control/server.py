@@ -30,25 +30,26 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import views
 from ..atomic import atomic_write_text
 from ..errors import (
     ApiKeyError,
-    ApprovalNotFoundError,
+    ConflictError,
+    GoneError,
+    InputError,
     InvalidCronError,
     KairosError,
+    NotFoundError,
+    NotRunningError,
     SettingsError,
     TaskLimitError,
 )
-from ..opener import open_path, runs_when_opened, show_in_folder
 from ..paths import shipped_dir
-from ..scheduler.describe import describe_cron
-from ..scheduler.rules import next_fires, validate_cron
-from ..settings import Settings
 from . import TOKEN_HEADER
 
 if TYPE_CHECKING:
-    from ..runtime import Engine
+    from ..application import Application
+    from ..clock import Clock
+    from ..home import Home
 
 STREAM_PING_S = 15.0
 # Only this origin's scripts, styles, images and connections; no inline script, no plugins.
@@ -60,8 +61,11 @@ CODE_TTL_S = 120.0  # a panel link's code: single use, and only this long
 
 
 class ControlServer:
-    def __init__(self, engine: Engine, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.engine = engine
+    def __init__(self, app: Application, home: Home, clock: Clock, *, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.app = app
+        self._home = home
+        self._clock = clock
         self.host = host
         self.port = port
         self.token = secrets.token_urlsafe(32)
@@ -125,17 +129,17 @@ class ControlServer:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        home = self.engine.home
+        home = self._home
         atomic_write_text(home.control_file, json.dumps({
             "pid": os.getpid(), "port": self.port, "token": self.token, "host": self.host,
-            "home": str(home.root), "startedAt": self.engine.clock.now().isoformat(),
+            "home": str(home.root), "startedAt": self._clock.now().isoformat(),
         }), mode=0o600)
 
     async def stop(self) -> None:
         with contextlib.suppress(FileNotFoundError):
-            control = self.engine.home.read_control()
+            control = self._home.read_control()
             if control and control.get("token") == self.token:
-                self.engine.home.control_file.unlink()
+                self._home.control_file.unlink()
         # An open page's stream would otherwise hold the shutdown for aiohttp's 60 s grace.
         for stream in list(self._streams):
             stream.cancel()
@@ -171,7 +175,13 @@ class ControlServer:
             supplied = request.query.get("token", "")
         if not secrets.compare_digest(supplied.encode(), self.token.encode()):
             return _error(401, "missing or wrong control token (see run/control.json)")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except (SettingsError, InputError, ApiKeyError) as exc:  # the field is named
+            key = getattr(exc, "key", None) or ("apiKey" if isinstance(exc, ApiKeyError) else None)
+            return web.json_response({"error": str(exc), "key": key}, status=400)
+        except KairosError as exc:
+            return _error(_status_of(exc), str(exc))
 
     # -- the page ----------------------------------------------------------------------------
 
@@ -190,126 +200,96 @@ class ControlServer:
         return web.Response(body=path.read_bytes(), content_type=STATIC_TYPES[path.suffix],
                             headers={"Cache-Control": "no-cache"})
 
-    # -- handlers ----------------------------------------------------------------------------
+    # -- handlers: each one reads the request, calls the application API, answers ------------
 
     async def _status(self, _: web.Request) -> web.Response:
-        return web.json_response(self.engine.status_dict())
+        return web.json_response(self.app.status())
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():
             return _error(400, 'send needs a JSON body like {"text": "..."}')
-        item = self.engine.send(text.strip())
-        return web.json_response({"id": item.id, "queued": True, "delivered": "running"})
+        return web.json_response(self.app.send(text))
 
     async def _messages(self, request: web.Request) -> web.Response:
-        limit = _int_param(request, "limit", 50)
-        return web.json_response(self.engine.outbox.recent(limit))
+        return web.json_response(self.app.messages(_int_param(request, "limit", 50)))
 
     async def _inbox(self, _: web.Request) -> web.Response:
-        return web.json_response(self.engine.inbox.items())
+        return web.json_response(self.app.inbox())
 
     async def _inbox_read(self, request: web.Request) -> web.Response:
-        if not self.engine.inbox.mark_read(request.match_info["item_id"]):
-            return _error(404, "no inbox item with that id")
+        self.app.mark_inbox_read(request.match_info["item_id"])
         return web.json_response({"ok": True})
 
     async def _settings(self, _: web.Request) -> web.Response:
-        return web.json_response({"settings": self.engine.settings.to_json_dict(),
-                                  "problems": self.engine.settings_problems,
-                                  "apiKey": self.engine.key_info().to_dict()})
+        return web.json_response(self.app.settings_view())
 
     async def _settings_schema(self, _: web.Request) -> web.Response:
         """The settings' JSON Schema (camelCase keys): the panel builds its form from it."""
-        return web.json_response(Settings.model_json_schema(by_alias=True))
+        return web.json_response(self.app.settings_schema())
 
     async def _settings_patch(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         if not isinstance(body, dict) or not body:
             return _error(400, 'PATCH /api/settings needs a JSON object like {"key": value}')
-        try:
-            settings = self.engine.update_settings(body)
-        except SettingsError as exc:
-            return web.json_response({"error": str(exc), "key": exc.key}, status=400)
-        return web.json_response({"settings": settings.to_json_dict()})
+        return web.json_response({"settings": self.app.update_settings(body)})
 
     async def _usage(self, _: web.Request) -> web.Response:
-        return web.json_response(self.engine.usage.days())
+        return web.json_response(self.app.usage())
 
     async def _wake(self, _: web.Request) -> web.Response:
-        self.engine.heartbeat.wake_now()
+        self.app.wake()
         return web.json_response({"ok": True})
 
     async def _pause(self, _: web.Request) -> web.Response:
-        self.engine.pause()
+        self.app.pause()
         return web.json_response({"paused": True})
 
     async def _resume(self, _: web.Request) -> web.Response:
-        self.engine.resume()
+        self.app.resume()
         return web.json_response({"paused": False})
 
     async def _show(self, _: web.Request) -> web.Response:
         """A second launch asks the running app to show itself."""
-        if self.engine.on_show is None:
-            return _error(409, "this instance runs headless: there is no window to show")
-        self.engine.on_show()
+        self.app.show()
         return web.json_response({"shown": True})
 
     async def _stop(self, _: web.Request) -> web.Response:
-        self.engine.stop_requested.set()
+        self.app.request_stop()
         return web.json_response({"ok": True, "stopping": True})
 
     async def _tasks(self, _: web.Request) -> web.Response:
-        return web.json_response([_task_view(t) for t in self.engine.scheduler.tasks()])
+        return web.json_response(self.app.tasks())
 
     async def _task_add(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("cron"), str) \
-                or not isinstance(body.get("prompt"), str):
+        if not isinstance(body, dict):
             return _error(400, 'POST /api/tasks needs {"cron": "...", "prompt": "...", '
-                          '"recurring": bool, "durable": bool}')
-        try:
-            task = self.engine.scheduler.create(
-                body["cron"], body["prompt"], recurring=bool(body.get("recurring", False)),
-                durable=bool(body.get("durable", True)))
-        except (InvalidCronError, TaskLimitError) as exc:
-            return _error(400, str(exc))
-        self.engine.bus.publish("tasks", created=task.id)
-        return web.json_response(_task_view(task), status=201)
+                          '"recurring": true|false, "durable": true|false}')
+        task = self.app.add_task(body.get("cron"), body.get("prompt"),  # type: ignore[arg-type]
+                                 recurring=body.get("recurring", False),
+                                 durable=body.get("durable", True))
+        return web.json_response(task, status=201)
 
     async def _task_delete(self, request: web.Request) -> web.Response:
-        try:
-            task = self.engine.scheduler.delete(request.match_info["task_id"])
-        except InvalidCronError as exc:
-            return _error(404, str(exc))
-        self.engine.bus.publish("tasks", deleted=task.id)
-        return web.json_response(task.public())
+        return web.json_response(self.app.delete_task(request.match_info["task_id"]))
 
     async def _subscriptions(self, _: web.Request) -> web.Response:
-        return web.json_response(self.engine.subscriptions.list())
+        return web.json_response(self.app.subscriptions())
 
     async def _dream(self, _: web.Request) -> web.Response:
-        settings = self.engine.settings
-        return web.json_response(views.dream_info(
-            self.engine.dream, now=self.engine.clock.now(), min_hours=settings.dream_min_hours,
-            max_turns=settings.dream_max_turns))
+        return web.json_response(self.app.dream())
 
     async def _dream_start(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         body = body if isinstance(body, dict) else {}
-        gate = self.engine.dream.maybe_start(
-            "requested", force=bool(body.get("force")),
-            allow_large_delete=bool(body.get("allowLargeDelete")))
-        return web.json_response({"started": gate.ok, "reason": gate.reason},
-                                 status=202 if gate.ok else 409)
+        result = self.app.start_dream(force=body.get("force") is True,
+                                      allow_large_delete=body.get("allowLargeDelete") is True)
+        return web.json_response(result, status=202 if result["started"] else 409)
 
     async def _dream_undo(self, _: web.Request) -> web.Response:
-        try:
-            run_id = self.engine.dream.undo()
-        except KairosError as exc:
-            return _error(409, str(exc))
-        return web.json_response({"undone": run_id})
+        return web.json_response({"undone": self.app.undo_dream()})
 
     # -- panel ---------------------------------------------------------------------------------
 
@@ -319,83 +299,45 @@ class ControlServer:
         if not isinstance(key, str):
             return web.json_response({"error": 'PUT /api/key needs {"key": "sk-ant-..."}',
                                       "key": "apiKey"}, status=400)
-        try:
-            info = await self.engine.set_api_key(key)
-        except ApiKeyError as exc:
-            return web.json_response({"error": str(exc), "key": "apiKey"}, status=400)
-        return web.json_response({"apiKey": info.to_dict()})
+        return web.json_response({"apiKey": await self.app.set_api_key(key)})
 
     async def _key_clear(self, _: web.Request) -> web.Response:
-        try:
-            info = await self.engine.clear_api_key()
-        except ApiKeyError as exc:
-            return web.json_response({"error": str(exc), "key": "apiKey"}, status=400)
-        return web.json_response({"apiKey": info.to_dict()})
+        return web.json_response({"apiKey": await self.app.clear_api_key()})
 
     async def _chat(self, request: web.Request) -> web.Response:
-        engine = self.engine
-        return web.json_response(views.chat(engine.outbox, engine.store, engine.inbox.items(),
-                                            _int_param(request, "limit", 100)))
+        return web.json_response(self.app.chat(_int_param(request, "limit", 100)))
 
     async def _transcript(self, request: web.Request) -> web.Response:
-        return web.json_response(views.transcript_entries(self.engine.transcript,
-                                                          _int_param(request, "limit", 30)))
-
-    def _inbox_item(self, request: web.Request) -> dict[str, Any] | None:
-        wanted = request.match_info["item_id"]
-        return next((i for i in self.engine.inbox.items() if i["id"] == wanted), None)
+        return web.json_response(self.app.transcript(_int_param(request, "limit", 30)))
 
     async def _inbox_open(self, request: web.Request) -> web.Response:
-        item = self._inbox_item(request)
-        if item is None:
-            return _error(404, "no inbox item with that id")
-        path = Path(item["path"])
-        if not path.exists():
-            return _error(410, f"{item['path']} is gone (moved or deleted)")
-        if runs_when_opened(path):
-            return _error(409, f"{path.name} is a program or script: opening it would run it. "
-                          "Use Show in folder and look at it first.")
-        open_path(path)
-        self.engine.inbox.mark_read(item["id"])
-        self.engine.bus.publish("inbox", id=item["id"], read=True)
+        self.app.open_inbox_item(request.match_info["item_id"])
         return web.json_response({"ok": True})
 
     async def _inbox_reveal(self, request: web.Request) -> web.Response:
-        item = self._inbox_item(request)
-        if item is None:
-            return _error(404, "no inbox item with that id")
-        show_in_folder(Path(item["path"]))
+        self.app.reveal_inbox_item(request.match_info["item_id"])
         return web.json_response({"ok": True})
 
     async def _message_read(self, request: web.Request) -> web.Response:
-        if not self.engine.outbox.mark_read(request.match_info["message_id"]):
-            return _error(404, "no message with that id")
+        self.app.mark_message_read(request.match_info["message_id"])
         return web.json_response({"ok": True})
 
     async def _cron_describe(self, request: web.Request) -> web.Response:
-        expr = request.query.get("cron", "")
-        try:
-            text = describe_cron(expr)
-            fires = next_fires(validate_cron(expr), self.engine.clock.now(), 3)
-        except InvalidCronError as exc:
-            return web.json_response({"valid": False, "error": str(exc)})
-        return web.json_response({"valid": True, "text": text,
-                                  "next": [f.isoformat(timespec="minutes") for f in fires]})
+        return web.json_response(self.app.describe_cron(request.query.get("cron", "")))
 
     async def _log(self, request: web.Request) -> web.Response:
-        raw = request.query.get("date") or self.engine.clock.now().date().isoformat()
+        raw = request.query.get("date")
         try:
-            day = date.fromisoformat(raw)
+            day = date.fromisoformat(raw) if raw else None
         except ValueError:
             return _error(400, f"date {raw!r} is not a day like 2026-11-22")
-        return web.json_response(views.log_entries(self.engine.daily_log, day,
-                                                   request.query.get("q", "").strip()))
+        return web.json_response(self.app.log(day, request.query.get("q", "")))
 
     async def _memory(self, _: web.Request) -> web.Response:
-        return web.json_response(views.memory_snapshot(self.engine.memory))
+        return web.json_response(self.app.memory())
 
     async def _approvals(self, _: web.Request) -> web.Response:
-        return web.json_response(self.engine.approvals.pending())
+        return web.json_response(self.app.approvals())
 
     async def _approval_decide(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -403,24 +345,16 @@ class ControlServer:
         if decision not in ("allow", "deny"):
             return _error(400, 'POST /api/approvals/{id} needs {"decision": "allow" | "deny"}')
         by = body.get("by") if body.get("by") in ("panel", "cli", "notebook") else "panel"
-        try:
-            result = self.engine.approvals.decide(request.match_info["approval_id"],
-                                                  decision == "allow", by=by)
-        except ApprovalNotFoundError as exc:
-            return _error(404, str(exc))
-        except KairosError as exc:
-            return _error(409, str(exc))
-        return web.json_response(result)
+        return web.json_response(self.app.decide_approval(
+            request.match_info["approval_id"], decision == "allow", by=by))
 
     async def _presence(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
-        self.engine.set_panel_focused(bool(body.get("focused")) if isinstance(body, dict)
-                                      else False)
+        self.app.set_panel_focused(isinstance(body, dict) and body.get("focused") is True)
         return web.json_response({"ok": True})
 
     async def _panel_ready(self, _: web.Request) -> web.Response:
-        self.engine.bus.publish("panel", ready=True,
-                                at=self.engine.clock.now().isoformat(timespec="milliseconds"))
+        self.app.panel_ready()
         return web.json_response({"ok": True})
 
     def issue_code(self) -> str:
@@ -456,7 +390,7 @@ class ControlServer:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(f"event: {event.kind}\ndata: {json.dumps(event.data)}\n\n")
 
-        unsubscribe = self.engine.bus.subscribe(forward)
+        unsubscribe = self.app.subscribe(forward)
         this = asyncio.current_task()
         assert this is not None
         self._streams.add(this)
@@ -476,7 +410,7 @@ class ControlServer:
             unsubscribe()
             self._streams.discard(this)
             if not self._streams:  # no page is open any more, so none has the focus
-                self.engine.set_panel_focused(False)
+                self.app.set_panel_focused(False)
         return response
 
 
@@ -485,13 +419,14 @@ def ui_dir() -> Path | None:
     return shipped_dir("ui", env="KAIROS_UI", marker="index.html")
 
 
-def _task_view(task: Any) -> dict[str, Any]:
-    data = task.public()
-    try:
-        data["description"] = describe_cron(task.cron)
-    except InvalidCronError:
-        data["description"] = "(not a valid cron expression)"
-    return data
+def _status_of(exc: KairosError) -> int:
+    """The HTTP status of an error of the application API."""
+    for kind, status in ((NotFoundError, 404), (GoneError, 410), (ConflictError, 409),
+                         (InvalidCronError, 400), (TaskLimitError, 400),
+                         (NotRunningError, 409)):
+        if isinstance(exc, kind):
+            return status
+    return 409
 
 
 def _error(status: int, message: str) -> web.Response:

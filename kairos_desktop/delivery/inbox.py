@@ -19,14 +19,17 @@ from typing import Any
 
 from ..clock import Clock
 from ..errors import PathNotAllowedError
+from ..events import EventBus
 from ..store import Store
 
 TABLE = "inbox"
 
 
 class Inbox:
-    def __init__(self, store: Store, folder: Path, clock: Clock, *, max_bytes: int) -> None:
+    def __init__(self, store: Store, folder: Path, clock: Clock, *, max_bytes: int,
+                 bus: EventBus | None = None) -> None:
         self._store = store
+        self._bus = bus
         self.folder = folder
         self._clock = clock
         self.max_bytes = max_bytes
@@ -95,5 +98,13 @@ class Inbox:
         docs = self._store.all(TABLE)  # insertion order
         return [{k: v for k, v in d.items() if k != "_id"} for d in reversed(docs)]
 
+    def get(self, item_id: str) -> dict[str, Any] | None:
+        found = self._store.find(TABLE, id=item_id)
+        return {k: v for k, v in found[0].items() if k != "_id"} if found else None
+
     def mark_read(self, item_id: str) -> bool:
-        return self._store.update(TABLE, {"read": True}, id=item_id) > 0
+        """Mark an item read; the inbox tells every front end (the panel, the tray's menu)."""
+        changed = self._store.update(TABLE, {"read": True}, id=item_id) > 0
+        if changed and self._bus is not None:
+            self._bus.publish("inbox", id=item_id, read=True)
+        return changed

@@ -10,18 +10,18 @@ notification show it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 import threading
 import time
 import webbrowser
-from pathlib import Path
 from typing import Any
 
 from ..control.client import ControlClient
 from ..delivery.notifier import Notification
-from ..errors import HomeLockedError, KairosError, NotRunningError
+from ..errors import ConflictError, HomeLockedError, KairosError, NotRunningError
 from ..events import Event
 from ..home import Home
 from .panel import PanelRun, PanelWindow
@@ -85,7 +85,8 @@ class DesktopApp:
                                        on_reveal=self._reveal, on_reply=self._replied,
                                        on_decide=self._decided)
         self.panel = PanelWindow(on_closed=self._panel_closed)
-        self.engine: Any = None  # runtime.Engine, built on the engine thread
+        self.engine: Any = None  # runtime.Engine, built on the engine thread: its life cycle
+        self.app: Any = None  # its application API: everything the tray does goes through it
         self.loop = asyncio.new_event_loop()
         self.attention = False
         self.started_at = time.monotonic()
@@ -100,15 +101,14 @@ class DesktopApp:
 
         self.tray = Tray(TrayActions(
             open=lambda: self.open("chat"),
-            wake=self._call(lambda: self.engine.heartbeat.wake_now()),
+            wake=self._call(lambda: self.app.wake()),
             toggle_pause=self.toggle_pause,
-            dream=self._call(lambda: self.engine.dream.maybe_start("requested", force=True)),
+            dream=self._call(lambda: self.app.start_dream(force=True)),
             settings=lambda: self.open("settings"), quit=self.quit,
             open_inbox_folder=self.open_inbox_folder,
-            open_file=lambda path: self._open(Path(path)), recent_files=self.recent_files,
-            is_paused=lambda: self.engine is not None and self.engine.heartbeat.paused,
-            name=lambda: self.engine.settings.assistant_name if self._ready.is_set()
-            else "Kairos"))
+            open_file=self._call_with(self._open_item), recent_files=self.recent_files,
+            is_paused=lambda: self._ready.is_set() and self.app.is_paused(),
+            name=lambda: self.app.assistant_name() if self._ready.is_set() else "Kairos"))
         self.tray.update("starting")
         engine_thread = threading.Thread(target=self._engine_main, name="kairos-engine",
                                          daemon=True)
@@ -132,8 +132,8 @@ class DesktopApp:
         self.panel.close()  # already closed by Quit; not yet when the stop came from elsewhere
         if engine_thread.is_alive():
             engine_thread.join(timeout=30)
-        if self._exit_code == 0 and self.engine is not None:
-            print(f"{self.engine.settings.assistant_name} stopped.", flush=True)
+        if self._exit_code == 0 and self.app is not None:
+            print(f"{self.app.assistant_name()} stopped.", flush=True)
         return self._exit_code
 
     def _engine_main(self) -> None:
@@ -142,6 +142,7 @@ class DesktopApp:
         asyncio.set_event_loop(self.loop)
         try:
             self.engine = Engine(self.home, notifier=self.notifier)
+            self.app = self.engine.app
             self.loop.run_until_complete(self.engine.start(session_id=self._session_id,
                                                            resume=self._resume))
         except BaseException as exc:
@@ -157,8 +158,8 @@ class DesktopApp:
         self._ready.set()
         self._follow_engine()
         self.loop.create_task(self._close_panel_on_stop())
-        print(f"{self.engine.settings.assistant_name} is running in the tray (session "
-              f"{self.engine.status.session_id}, home {self.home.root}).", flush=True)
+        print(f"{self.app.assistant_name()} is running in the tray (session "
+              f"{self.app.status()['sessionId']}, home {self.home.root}).", flush=True)
         try:
             self.loop.run_until_complete(self.engine.run_until_stopped(self._exit_after))
         finally:
@@ -175,10 +176,14 @@ class DesktopApp:
         """A menu action that runs `fn` on the engine's loop (ignored until it has started)."""
         return lambda: self._ready.is_set() and self.loop.call_soon_threadsafe(fn)
 
+    def _call_with(self, fn: Any) -> Any:
+        """Like _call, for an action with one argument."""
+        return lambda arg: self._ready.is_set() and self.loop.call_soon_threadsafe(fn, arg)
+
     # -- engine -> tray ----------------------------------------------------------------------
 
     def _follow_engine(self) -> None:
-        self.engine.bus.subscribe(self._on_event)
+        self.app.subscribe(self._on_event)
         self._refresh()
 
     def _on_event(self, event: Event) -> None:
@@ -188,24 +193,24 @@ class DesktopApp:
         if event.kind in ("state", "dream", "notification", "settings"):
             self._refresh()
         if event.kind == "settings":
-            self.panel.set_title(self.engine.settings.assistant_name)
+            self.panel.set_title(self.app.assistant_name())
         if event.kind == "panel" and event.data.get("ready"):
             self.panel.mark_ready()
         if event.kind == "approval" and event.data.get("state") not in (None, "pending"):
             self.loop.create_task(self.notifier.withdraw(str(event.data.get("id"))))
 
     def _refresh(self) -> None:
-        status = self.engine.status
+        status = self.app.status()
         state = {"no_api_key": "offline", "offline": "offline", "error": "error",
-                 "paused": "paused", "working": "working"}.get(status.state, "sleeping")
-        if self.engine.dream.state.running:
+                 "paused": "paused", "working": "working"}.get(status["state"], "sleeping")
+        if status["dream"]["running"]:
             state = "dreaming"
         if self.attention and state in ("sleeping", "working"):
             state = "attention"
-        detail = status.detail[:60] if state in ("offline", "error") else ""
+        detail = status["detail"][:60] if state in ("offline", "error") else ""
         if state == "sleeping":
-            detail = (f"next wake {status.sleeping_until[11:16]}" if status.sleeping_until
-                      else "until something arrives")
+            until = status["sleepingUntil"]
+            detail = f"next wake {until[11:16]}" if until else "until something arrives"
         if state == "attention":
             detail = "a notification could not be shown; open the app to read it"
         if self.tray is not None:
@@ -219,83 +224,74 @@ class DesktopApp:
         if not self._ready.is_set():
             return
         self.attention = False
-        control = self.engine.control
-        url = f"{control.url}/?token={control.token}"
-        self.panel.open(url, view=view, title=self.engine.settings.assistant_name)
+        self.panel.open(self.app.panel_address(), view=view, title=self.app.assistant_name())
         self.loop.call_soon_threadsafe(self._refresh)
 
     def _panel_closed(self, run: PanelRun) -> None:
         """A window that failed before showing its page (no WebKit, no display): the same page
         in the browser instead, so "Open" is never a dead click."""
-        control = self.engine.control if self._ready.is_set() else None
-        if run.exitcode and run.loaded_at is None and not run.closed_by_app and control:
+        if run.exitcode and run.loaded_at is None and not run.closed_by_app \
+                and self._ready.is_set():
             log.warning("the panel window failed (exit code %s); opening it in the browser",
                         run.exitcode)
-            webbrowser.open(f"{control.url}/?token={control.token}")
+            webbrowser.open(self.app.panel_link())
 
     def toggle_pause(self) -> None:
         if not self._ready.is_set():
             return
 
         def toggle() -> None:
-            if self.engine.heartbeat.paused:
-                self.engine.resume()
+            if self.app.is_paused():
+                self.app.resume()
             else:
-                self.engine.pause()
+                self.app.pause()
         self.loop.call_soon_threadsafe(toggle)
 
     def quit(self) -> None:
         if self.engine is None or not self._ready.is_set():
             self.tray.icon.stop()  # nothing started yet: the engine thread ends on its own
             return
-        self.loop.call_soon_threadsafe(self.engine.stop_requested.set)
+        self.loop.call_soon_threadsafe(self.app.request_stop)
 
     def open_inbox_folder(self) -> None:
-        if not self._ready.is_set():
-            return
-        folder = self.engine.inbox.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self._open(folder)
+        if self._ready.is_set():
+            self.loop.call_soon_threadsafe(self.app.open_inbox_folder)
 
     def recent_files(self) -> list[tuple[str, str]]:
         if not self._ready.is_set():
             return []
-        items = self.engine.inbox.items()
-        return [(("• " if not item["read"] else "") + item["title"], item["path"])
-                for item in items]
+        return [(("• " if not item["read"] else "") + item["title"], item["id"])
+                for item in self.app.recent_files()]
 
-    def _open(self, path: Path) -> None:
-        """Open a delivered file; a program or script is shown in its folder instead, since
-        opening it would run it without the approval RunCommand needs."""
-        from ..opener import open_path, runs_when_opened, show_in_folder
-
-        if runs_when_opened(path):
-            show_in_folder(path)
-        else:
-            open_path(path)
+    def _open_item(self, item_id: str) -> None:
+        """Open a delivered file (marked read, for every front end); a program or script is
+        shown in its folder instead, since opening it would run it."""
+        try:
+            self.app.open_inbox_item(item_id)
+        except ConflictError:
+            self.app.reveal_inbox_item(item_id)
+        except KairosError as exc:  # gone, or never there
+            log.warning("inbox item %s: %s", item_id, exc)
 
     # -- notification callbacks (engine loop) ------------------------------------------------
 
     def _clicked(self, notification: Notification) -> None:
         if notification.kind == "file" and notification.ref:
-            item = next((i for i in self.engine.inbox.items() if i["id"] == notification.ref),
-                        None)
-            if item is not None:
-                self.engine.inbox.mark_read(item["id"])
-                self._open(Path(item["path"]))
-                return
+            self._open_item(notification.ref)
+            return
         if notification.kind == "message" and notification.ref:
-            self.engine.outbox.mark_read(notification.ref)
+            with contextlib.suppress(KairosError):
+                self.app.mark_message_read(notification.ref)
             self.open("chat")
             return
         self.open()  # an approval shows in the panel whatever its view
 
     def _reveal(self, notification: Notification) -> None:
-        from ..opener import show_in_folder
-
-        item = next((i for i in self.engine.inbox.items() if i["id"] == notification.ref), None)
-        if item is not None:
-            show_in_folder(Path(item["path"]))
+        if notification.ref:
+            try:
+                self.app.reveal_inbox_item(notification.ref)
+            except KairosError as exc:
+                log.warning("inbox item %s: %s", notification.ref, exc)
 
     def _decided(self, notification: Notification, allow: bool) -> None:
         """Allow or Deny pressed on an approval notification."""
@@ -305,11 +301,10 @@ class DesktopApp:
 
         def decide() -> None:
             try:
-                self.engine.approvals.decide(approval_id, allow, by="notification")
+                self.app.decide_approval(approval_id, allow, by="notification")
             except KairosError as exc:  # decided elsewhere already, or expired
                 log.warning("approval %s: %s", approval_id, exc)
         self.loop.call_soon_threadsafe(decide)
 
     def _replied(self, notification: Notification, text: str) -> None:
-        if text.strip():
-            self.engine.send(text.strip())
+        self.app.reply_from_notification(text)

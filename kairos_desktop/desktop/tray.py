@@ -31,7 +31,7 @@ class TrayActions:
     quit: Callable[[], None]
     open_inbox_folder: Callable[[], None]
     open_file: Callable[[str], None]
-    recent_files: Callable[[], list[tuple[str, str]]]  # (label, path), newest first
+    recent_files: Callable[[], list[tuple[str, str]]]  # (label, inbox id), newest first
     is_paused: Callable[[], bool]
     name: Callable[[], str]
 
@@ -77,7 +77,7 @@ class Tray:
         def inbox_items() -> Any:
             files = a.recent_files()[:8]
             for label, path in files:
-                yield pystray.MenuItem(label, lambda _icon, _item, p=path: a.open_file(p))
+                yield pystray.MenuItem(label, lambda _icon, _item, i=path: a.open_file(i))
             if files:
                 yield pystray.Menu.SEPARATOR
             yield pystray.MenuItem("Open inbox folder", lambda: a.open_inbox_folder())

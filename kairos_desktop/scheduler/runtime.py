@@ -23,7 +23,7 @@ from tinydb import TinyDB
 
 from ..agent.queue import InboundItem, InboundQueue
 from ..clock import Clock, seconds_between, zone_name
-from ..errors import InvalidCronError, TaskLimitError
+from ..errors import InvalidCronError, TaskLimitError, TaskNotFoundError
 from ..events import EventBus
 from ..journal import DailyLog
 from ..settings import Settings
@@ -191,18 +191,20 @@ class Scheduler:
         self._push(task)
         self._note("task created", f"{task.id} `{task.cron}` ({_kind(task)}): {task.prompt}")
         self._changed.set()
+        self._publish(created=task.id)
         return task.model_copy()
 
     def delete(self, task_id: str) -> CronTask:
         task = self._tasks.get(task_id)
         if task is None:
             known = ", ".join(sorted(self._tasks)) or "none"
-            raise InvalidCronError(f"no task with id {task_id!r} (tasks: {known})")
+            raise TaskNotFoundError(f"no task with id {task_id!r} (tasks: {known})")
         if task.durable:
             self._store.remove(TABLE, id=task_id)
         del self._tasks[task_id]
         self._note("task deleted", f"{task_id} `{task.cron}`: {task.prompt}")
         self._changed.set()
+        self._publish(deleted=task_id)
         return task
 
     # -- firing ------------------------------------------------------------------------------
@@ -339,6 +341,12 @@ class Scheduler:
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
         self._changed.set()
+
+    def _publish(self, **data: str) -> None:
+        """The scheduler owns the tasks, so it tells every front end when they change, whoever
+        changed them (the model's CronCreate, the panel, the CLI)."""
+        if self._bus is not None:
+            self._bus.publish("tasks", **data)
 
     def _note(self, kind: str, text: str) -> None:
         log.info("%s: %s", kind, text)

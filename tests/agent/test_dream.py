@@ -42,7 +42,7 @@ async def test_a_dream_merges_two_logs_into_a_topic_and_updates_the_index(
 
     def watch(reply):
         def answer(request: RecordedRequest):
-            phases.append(dict(engine.status_dict()["dream"]))
+            phases.append(dict(engine.app.status()["dream"]))
             return reply
         return answer
 
@@ -57,7 +57,7 @@ async def test_a_dream_merges_two_logs_into_a_topic_and_updates_the_index(
     gate = engine.dream.maybe_start("requested", force=True)
     assert gate.ok
     await dream_finished(engine)
-    assert engine.dream.state.phase == "done"
+    assert engine.dream.state.phase == "done", engine.dream.state.detail
     assert "3 rue Neuve" in (engine.home.memory_dir / "topics" / "family.md").read_text()
     assert "topics/family.md" in (engine.home.memory_dir / "MEMORY.md").read_text()
     search = fake.history[3].messages[-1]["content"][0]["content"]

@@ -61,7 +61,7 @@ async def test_minus_one_sleeps_until_a_message_arrives_and_wakes_at_once(
     assert engine.status.sleeping_until is None
     clock.advance(7 * 24 * 3600)  # a week passes: no tick without an arrival
     assert len(fake.history) == 1
-    engine.send("are you there?")
+    engine.app.send("are you there?")
     request = await fake.await_requests(2, timeout=2)
     assert "are you there?" in request.last_user_text
     await wait_sleeping(engine, 2)
@@ -158,7 +158,7 @@ async def test_an_outage_keeps_the_message_queued_and_retries_with_backoff(
                  tool_use("Sleep", {"seconds": 600}))
     engine = make_engine()
     await engine.start(control_api=False)
-    engine.send("hello?")
+    engine.app.send("hello?")
     # Backoff doubles: 15 s, 30 s, 60 s (monotonic deadlines 15, 45, 105).
     for deadline in (15, 45, 105):
         await wait_for(engine, lambda d=deadline: d in clock.deadlines,
@@ -250,7 +250,7 @@ async def test_without_an_api_key_no_model_call_is_made_and_the_user_is_told(
     engine = make_engine(api_key=None)
     await engine.start(control_api=False)
     await wait_for(engine, lambda: engine.status.state == "no_api_key", what="no key found")
-    engine.send("hi")
+    engine.app.send("hi")
     await wait_for(engine, lambda: len(engine.outbox.recent()) == 1, what="the no-key answer")
     reply = engine.outbox.recent()[0]
     assert reply["status"] == "system"
@@ -280,14 +280,14 @@ async def test_pause_holds_ticks_messages_and_tasks_until_resume(
     await engine.start(control_api=False)
     await wait_sleeping(engine, 1)
     engine.scheduler.create("20 9 * * *", "stretch", recurring=False, durable=True)
-    engine.pause()
+    engine.app.pause()
     await wait_for(engine, lambda: engine.status.state == "paused", what="the paused state")
-    engine.send("are you there?")
+    engine.app.send("are you there?")
     clock.advance(2 * 3600)  # past the sleep and past the task
     for _ in range(20):
         await asyncio.sleep(0)
     assert len(fake.history) == 1 and len(engine.queue) == 1
-    engine.resume()
+    engine.app.resume()
     request = await fake.await_requests(2)
     assert "are you there?" in request.last_user_text
     assert "stretch" in request.last_user_text and 'catch_up="true"' in request.last_user_text

@@ -17,7 +17,7 @@ async def test_a_fire_wakes_the_sleeping_loop_and_the_model_sees_the_task(
     await wait_sleeping(engine, 1)
     task = engine.scheduler.create("20 9 * * *", "summarise my inbox", recurring=False,
                                    durable=True)
-    assert engine.status_dict()["nextTask"]["id"] == task.id
+    assert engine.app.status()["nextTask"]["id"] == task.id
     seen_on_disk: list[dict] = []
 
     def check_store_then_sleep(request: RecordedRequest):

@@ -1,0 +1,372 @@
+"""The home's services and the application API over them: shared by the engine and the CLI.
+
+`HomeServices` is what a home holds on disk (the store, the queue, messages, the inbox, tasks, the
+daily log, memory and its dream snapshots), built in one place. `HomeApp` implements every read
+and action of the application API (application.py) that needs only those. The running Engine
+(runtime.py) is a HomeApp that adds the live parts (the loop, approvals, sources, the control
+API); the CLI's offline connection (offline.py) is a HomeApp on the same classes, opened under the
+home's lock. So a message sent while the app is closed is written exactly as one sent to it, and
+a setting changed offline passes the same checks as one changed in the panel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from . import views
+from .agent.queue import InboundItem, InboundQueue
+from .clock import Clock
+from .delivery.inbox import Inbox
+from .delivery.outbox import Outbox
+from .errors import (
+    ConflictError,
+    GoneError,
+    InputError,
+    InvalidCronError,
+    NotFoundError,
+    NotRunningError,
+    StoreCorruptError,
+)
+from .events import Event, EventBus
+from .home import Home
+from .journal import MARKER, DailyLog
+from .keys import KeyInfo
+from .memory.dream_snapshots import DreamSnapshots
+from .memory.files import MemoryFiles
+from .opener import open_path, runs_when_opened, show_in_folder
+from .scheduler.describe import describe_cron
+from .scheduler.rules import next_fires, validate_cron
+from .scheduler.runtime import Scheduler
+from .settings import Settings, check_writable_folder, env_flag, update_settings_file
+from .store import Store
+from .usage import UsageLedger
+from .views import USER_MESSAGES
+
+JSON = dict[str, Any]
+SUBSCRIPTIONS_TABLE = "subscriptions"
+
+
+@dataclass
+class HomeServices:
+    """A home's persistent services. Opening reads store.json; nothing else starts."""
+
+    daily_log: DailyLog
+    store: Store
+    queue: InboundQueue
+    usage: UsageLedger
+    outbox: Outbox
+    inbox: Inbox
+    scheduler: Scheduler
+    memory: MemoryFiles
+    snapshots: DreamSnapshots
+
+    @classmethod
+    def open(cls, home: Home, *, clock: Clock, settings: Callable[[], Settings], bus: EventBus,
+             inbox_dir: Path, problems: list[str], seed_builtins: bool) -> HomeServices:
+        """Open the home's services; a corrupt store is moved aside (and said in `problems`)."""
+        daily_log = DailyLog(home.logs_dir, clock, key=home.log_key())
+        try:
+            store = Store(home.store_file, owner=True)
+        except StoreCorruptError as exc:
+            moved = Store.quarantine(home.store_file, clock.now())
+            daily_log.append("error", f"{exc} Moved it to {moved}; starting a new store.")
+            problems.append(f"store.json was corrupt and was moved to {moved}")
+            store = Store(home.store_file, owner=True)
+        queue = InboundQueue(store)
+        current = settings()
+        zone = clock.now().tzinfo
+        assert zone is not None
+        scheduler = Scheduler(
+            store=store, clock=clock, settings=settings, zone=zone, queue=queue,
+            daily_log=daily_log, bus=bus, fire_disabled=env_flag("KAIROS_DISABLE_CRON"),
+            durable_fire_disabled=env_flag("KAIROS_DISABLE_DURABLE_CRON"))
+        scheduler.load(seed_builtins=seed_builtins)
+        memory = MemoryFiles(home.memory_dir)
+        return cls(
+            daily_log=daily_log, store=store, queue=queue, usage=UsageLedger(store, clock),
+            outbox=Outbox(store, clock),
+            inbox=Inbox(store, inbox_dir, clock, max_bytes=current.max_inbox_file_bytes,
+                        bus=bus),
+            scheduler=scheduler, memory=memory,
+            snapshots=DreamSnapshots(memory, store, daily_log))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def task_view(task: Any) -> JSON:
+    data: JSON = task.public()
+    try:
+        data["description"] = describe_cron(task.cron)
+    except InvalidCronError:
+        data["description"] = "(not a valid cron expression)"
+    return data
+
+
+@dataclass
+class SettingsState:
+    """The settings in use and what was wrong with settings.json when it was read. One object,
+    shared by the application API (which changes it) and every service (which reads it)."""
+
+    current: Settings
+    problems: list[str]
+
+
+def _needs_app(what: str) -> NotRunningError:
+    return NotRunningError(f"{what} needs the running app; start it with `kairos run`")
+
+
+class HomeApp:
+    """The application API over a home's services (see the module docstring); the running
+    engine's subclass overrides the hooks and the live actions."""
+
+    running = False
+
+    def __init__(self, *, home: Home, clock: Clock, bus: EventBus, services: HomeServices,
+                 settings: SettingsState) -> None:
+        self.home = home
+        self.clock = clock
+        self.bus = bus
+        self.services = services
+        self._state = settings
+
+    @property
+    def _settings(self) -> Settings:
+        return self._state.current
+
+    @property
+    def settings_problems(self) -> list[str]:
+        return self._state.problems
+
+    # -- hooks for the running engine ----------------------------------------------------------
+
+    def _on_user_message(self, item: InboundItem) -> None:
+        """A user message was queued (the engine marks the user present and wakes)."""
+
+    def _apply_settings(self, changes: JSON) -> None:
+        """Settings were written (the engine applies them to its live services)."""
+
+    def key_info(self) -> KeyInfo:
+        key, source = self.home.api_keys().load_local()
+        return KeyInfo.of(os.environ.get("ANTHROPIC_API_KEY") or key,
+                          "env" if os.environ.get("ANTHROPIC_API_KEY") else source)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def subscribe(self, fn: Callable[[Event], None]) -> Callable[[], None]:
+        """Every event the owners of state publish; returns the unsubscribe function."""
+        return self.bus.subscribe(fn)
+
+    def inbox_dir(self) -> Path:
+        configured = self._settings.inbox_dir
+        if configured:
+            return Path(configured).expanduser()
+        return self.home.default_inbox_dir(self._settings.assistant_name)
+
+    def assistant_name(self) -> str:
+        return self._settings.assistant_name
+
+    def status(self) -> JSON:
+        return {"running": False, "state": "stopped", "home": str(self.home.root),
+                "assistantName": self._settings.assistant_name, "model": self._settings.model,
+                "queued": len(self.services.queue), "usageToday": self.services.usage.day(),
+                "settingsProblems": list(self.settings_problems)}
+
+    def messages(self, limit: int = 50) -> list[JSON]:
+        return self.services.outbox.recent(limit)
+
+    def chat(self, limit: int = 100) -> list[JSON]:
+        svc = self.services
+        return views.chat(svc.outbox, svc.store, svc.inbox.items(), limit)
+
+    def inbox(self) -> list[JSON]:
+        return self.services.inbox.items()
+
+    def recent_files(self, limit: int = 10) -> list[JSON]:
+        return self.services.inbox.items()[:limit]
+
+    def tasks(self) -> list[JSON]:
+        return [task_view(t) for t in self.services.scheduler.tasks()]
+
+    def describe_cron(self, expr: str) -> JSON:
+        try:
+            text = describe_cron(expr)
+            fires = next_fires(validate_cron(expr), self.clock.now(), 3)
+        except InvalidCronError as exc:
+            return {"valid": False, "error": str(exc)}
+        return {"valid": True, "text": text,
+                "next": [f.isoformat(timespec="minutes") for f in fires]}
+
+    def _day(self, day: date | None) -> date:
+        return day or self.clock.now().date()
+
+    def log(self, day: date | None = None, query: str = "") -> JSON:
+        return views.log_entries(self.services.daily_log, self._day(day), query.strip())
+
+    def log_text(self, day: date | None = None, *, raw: bool = False) -> str:
+        text = self.services.daily_log.read(self._day(day))
+        if raw:
+            return text
+        return "\n".join(MARKER.sub("", line) for line in text.split("\n"))
+
+    def verify_logs(self, day: date | None = None) -> list[JSON]:
+        log = self.services.daily_log
+        if day is not None:
+            path = log.path_for(day)
+            checks = [log.verify(path)] if path.exists() else []
+        else:
+            checks = log.verify_all()
+        return [{"path": str(c.path), "intact": c.intact, "line": c.line, "reason": c.reason,
+                 "entries": c.entries, "text": str(c)} for c in checks]
+
+    def usage(self) -> list[JSON]:
+        return self.services.usage.days()
+
+    def memory(self) -> JSON:
+        return views.memory_snapshot(self.services.memory)
+
+    def settings_view(self) -> JSON:
+        return {"settings": self._settings.to_json_dict(), "problems": self.settings_problems,
+                "apiKey": self.key_info().to_dict()}
+
+    def settings_schema(self) -> JSON:
+        return Settings.model_json_schema(by_alias=True)
+
+    def subscriptions(self) -> list[JSON]:
+        docs = sorted(self.services.store.all(SUBSCRIPTIONS_TABLE),
+                      key=lambda d: str(d.get("createdAt", "")))
+        return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
+
+    def dream(self) -> JSON:
+        return {"state": {"running": False, "phase": "idle"},
+                "runs": self.services.snapshots.runs()}
+
+    def approvals(self) -> list[JSON]:
+        return []  # requests live in the running app; a restart denies what was waiting
+
+    # -- actions on the home's files ---------------------------------------------------------
+
+    def send(self, text: str) -> JSON:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("there is nothing to send: the message is empty", key="text")
+        text = text.strip()
+        item = InboundItem(kind="user", text=text, source="user", priority="next",
+                           created_at=self.clock.now().isoformat(timespec="seconds"))
+        self.services.queue.put(item)
+        self.services.store.insert(USER_MESSAGES, {"id": item.id, "text": text,
+                                                   "createdAt": item.created_at})
+        self._on_user_message(item)
+        self.bus.publish("inbound", id=item.id, kind="user", text=text, source="user",
+                         createdAt=item.created_at)
+        return {"id": item.id, "queued": True,
+                "delivered": "running" if self.running else "next start"}
+
+    def add_task(self, cron: str, prompt: str, *, recurring: bool, durable: bool) -> JSON:
+        for key, value, kind in (("cron", cron, str), ("prompt", prompt, str),
+                                 ("recurring", recurring, bool), ("durable", durable, bool)):
+            if type(value) is not kind:
+                words = "true or false" if kind is bool else "text"
+                raise InputError(f"{key} must be {words}, not {value!r}", key=key)
+        if not durable and not self.running:
+            raise InputError("a session-only task lives only in the running app, and none is "
+                             "running; make it durable", key="durable")
+        task = self.services.scheduler.create(cron, prompt, recurring=recurring,
+                                              durable=durable)
+        return task_view(task)
+
+    def delete_task(self, task_id: str) -> JSON:
+        return task_view(self.services.scheduler.delete(task_id))
+
+    def mark_inbox_read(self, item_id: str) -> None:
+        if not self.services.inbox.mark_read(item_id):
+            raise NotFoundError(f"no inbox item with id {item_id!r}")
+
+    def mark_message_read(self, message_id: str) -> None:
+        if not self.services.outbox.mark_read(message_id):
+            raise NotFoundError(f"no message with id {message_id!r}")
+
+    def _inbox_path(self, item_id: str) -> tuple[JSON, Path]:
+        item = self.services.inbox.get(item_id)
+        if item is None:
+            raise NotFoundError(f"no inbox item with id {item_id!r}")
+        path = Path(item["path"])
+        if not path.exists():
+            raise GoneError(f"{item['path']} is gone (moved or deleted)")
+        return item, path
+
+    def open_inbox_item(self, item_id: str) -> None:
+        """Open a delivered file in its default app and mark it read. A program or script is
+        refused: opening it would run it without the approval RunCommand needs."""
+        item, path = self._inbox_path(item_id)
+        if runs_when_opened(path):
+            raise ConflictError(f"{path.name} is a program or script: opening it would run it. "
+                                "Use Show in folder and look at it first.")
+        open_path(path)
+        self.services.inbox.mark_read(item["id"])
+
+    def reveal_inbox_item(self, item_id: str) -> None:
+        _, path = self._inbox_path(item_id)
+        show_in_folder(path)
+
+    def open_inbox_folder(self) -> None:
+        folder = self.services.inbox.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        open_path(folder)
+
+    def update_settings(self, changes: JSON) -> JSON:
+        """Validate and write `changes`; SettingsError names the bad key, nothing changes."""
+        if not isinstance(changes, dict) or not changes:
+            raise InputError('settings changes must be an object like {"key": value}')
+
+        def inbox_is_writable(settings: Settings) -> None:
+            changed = "inboxDir" in changes or "inbox_dir" in changes
+            if changed and settings.inbox_dir:
+                check_writable_folder(Path(settings.inbox_dir).expanduser(), key="inboxDir")
+
+        self._state.current = update_settings_file(self.home.settings_file, changes,
+                                                   check=inbox_is_writable)
+        self.services.inbox.folder = self.inbox_dir()
+        self.services.inbox.max_bytes = self._settings.max_inbox_file_bytes
+        self.services.daily_log.append(
+            "settings", ", ".join(f"{k}={v!r}" for k, v in changes.items()))
+        self._apply_settings(changes)
+        self.bus.publish("settings", **self._settings.to_json_dict())
+        return self._settings.to_json_dict()
+
+    def undo_dream(self) -> str:
+        return self.services.snapshots.undo()
+
+    # -- actions of the running app only -----------------------------------------------------
+
+    def wake(self) -> None:
+        raise _needs_app("waking the assistant")
+
+    def pause(self) -> None:
+        raise _needs_app("pausing")
+
+    def resume(self) -> None:
+        raise _needs_app("resuming")
+
+    def request_stop(self) -> None:
+        raise NotRunningError("the app is not running")
+
+    def is_paused(self) -> bool:
+        return False
+
+    def start_dream(self, *, force: bool = False, allow_large_delete: bool = False) -> JSON:
+        raise _needs_app("dreaming (it uses the model)")
+
+    def decide_approval(self, approval_id: str, allow: bool, *, by: str) -> JSON:
+        raise NotRunningError("nothing is waiting for approval: the app is not running (a "
+                              "restart denies what was waiting)")
+
+    def panel_link(self) -> str:
+        raise _needs_app("the panel")
+
+    def show(self) -> None:
+        raise _needs_app("showing the app")
