@@ -9,7 +9,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["kairos_desktop.model_types"])
+@pytest.mark.parametrize("module", ["kairos_desktop.model_types", "kairos_desktop.agent.turn"])
 def test_importing_loads_no_anthropic(module: str) -> None:
     script = f"import sys, {module}; print('anthropic' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
