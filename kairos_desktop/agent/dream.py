@@ -5,6 +5,10 @@ then -> the lock. A scan runs at most every 10 minutes. Every run is undoable: m
 snapshotted before it starts, a failed or cancelled run restores the snapshot and rolls the
 lock back, and a run that would shrink memory by more than dreamMaxDeleteShare stops, restores,
 and asks the user instead.
+
+The conversation runs on the agent turn of turn.py, like the heartbeat: a 429 or an overload is
+waited out (a few times, then the run fails and a later scan retries), tool results are clipped,
+and every tool call is logged as "dream tool <name>".
 """
 
 from __future__ import annotations
@@ -29,16 +33,21 @@ from ..memory.dream_lock import DreamLock
 from ..memory.dream_snapshots import DREAMS_TABLE, DreamSnapshots
 from ..memory.files import MemoryFiles
 from ..model import ModelClient
+from ..model_types import ModelReply
 from ..paths import FolderPolicy
 from ..settings import Settings, env_flag
 from ..store import Store
 from ..tools.base import Tool, ToolContext, ToolRegistry, ToolResult, TurnState
 from ..tools.memory import DREAM_MEMORY_TOOLS
 from ..usage import UsageLedger
+from .turn import AgentRunner, RetryPolicy, TurnSpec
 
 log = logging.getLogger(__name__)
 
 SCAN_INTERVAL_S = 600.0
+# Waits of 15, 30, 60 and 120 s, then the run fails: nothing is queued behind a dream, and a
+# later scan retries it; a bad key or model (not retryable) fails it at once.
+DREAM_RETRY = RetryPolicy(max_attempts=5, give_up_non_retryable=True)
 
 
 @dataclass
@@ -119,6 +128,12 @@ class AutoDream:
         self._job: asyncio.Task[None] | None = None
         self._stopping = False
         self._wake = asyncio.Event()
+        # Its tool calls go to the daily log but not to the bus: the panel shows `tool` events in
+        # the chat, and the dream is not part of that conversation.
+        self._runner = AgentRunner(model=model, settings=settings, usage=usage, bus=bus,
+                                   daily_log=daily_log, clock=clock, retry=DREAM_RETRY,
+                                   on_retry=self._waiting_for_model, log_kind="dream tool",
+                                   tool_events=False)
 
     # -- gates -------------------------------------------------------------------------------
 
@@ -251,8 +266,7 @@ class AutoDream:
             self._publish()
 
     async def _converse(self, since: str | None, before: int, allow_large_delete: bool) -> str:
-        model = self._model()
-        if model is None:
+        if self._model() is None:
             raise KairosError("no API key: dreaming needs the model")
         settings = self._settings()
         done: list[str] = []
@@ -276,31 +290,24 @@ class AutoDream:
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": (
             f"Begin. Daily logs since the last consolidation: {', '.join(recent) or 'none'}. "
             f"Memory now holds {before:,} bytes in the index and topics.")}]}]
-        for _ in range(settings.dream_max_turns):
-            reply = await model.create(model=settings.model, system=system,
-                                             tools=definitions, messages=messages,
-                                             max_tokens=settings.max_output_tokens)
-            self._usage.record(settings.model, reply.usage, cache_ttl="5m")
-            self.state.turns += 1
-            self._publish()
-            if not reply.content:
-                break
-            messages.append({"role": "assistant", "content": reply.content})
-            if not reply.tool_calls:
-                break
-            results = []
-            for call in reply.tool_calls:
-                result = await tools.call(ctx, call.name, call.input)
-                if result.is_error:
-                    self._log.append("dream refused", f"{call.name} {call.input}: "
-                                     f"{result.content[:300]}")
-                results.append({"type": "tool_result", "tool_use_id": call.id,
-                                "content": result.content, "is_error": result.is_error})
-            self._check_shrink(before, allow_large_delete)
-            if done:
-                return done[0]
-            messages.append({"role": "user", "content": results})
+        spec = TurnSpec(request=lambda turn: (system, definitions, turn), tools=tools, ctx=ctx,
+                        max_iterations=settings.dream_max_turns, cache_ttl="5m",
+                        stop_tools=frozenset({"DreamDone"}), on_reply=self._on_reply,
+                        after_tools=lambda: self._check_shrink(before, allow_large_delete))
+        await self._runner.run(spec, messages)
         return done[0] if done else "ended without a summary"
+
+    def _on_reply(self, _: ModelReply) -> None:
+        self.state.turns += 1
+        self.state.detail = ""  # a call went through: no longer waiting for the model
+        self._publish()
+
+    async def _waiting_for_model(self, exc: ModelUnavailableError, attempt: int,
+                                 wait: float) -> None:
+        self._log.append("dream", f"model call failed (attempt {attempt} of "
+                         f"{DREAM_RETRY.max_attempts}): {exc}; retrying in {wait:.0f} s")
+        self.state.detail = f"waiting for the model ({exc}); retrying in {wait:.0f} s"
+        self._publish()
 
     async def _ask_user(self, why: str) -> None:
         text = (f"I was consolidating my memory and stopped: {why}. If that clean-up is what "

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timedelta
 
 import pytest
 
+from kairos_desktop.agent.dream import DREAM_RETRY
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.memory.dream_lock import DreamLock
 from kairos_desktop.runtime import Engine
@@ -26,6 +28,12 @@ async def started(make_engine: EngineFactory, fake: FakeAnthropic) -> Engine:
 async def dream_finished(engine: Engine) -> None:
     await wait_for(engine, lambda: not engine.dream.state.running
                    and engine.dream.state.phase != "idle", what="the dream to end")
+
+
+async def dream_waiting(engine: Engine, seconds: int) -> None:
+    """Until the dream waits `seconds` for the model (its wait is on the clock by then)."""
+    await wait_for(engine, lambda: f"retrying in {seconds} s" in engine.dream.state.detail,
+                   what=f"the dream to wait {seconds} s for the model")
 
 
 def seed_logs(engine: Engine, clock: FakeClock) -> None:
@@ -89,24 +97,62 @@ async def test_writes_outside_topics_and_the_index_are_refused_and_logged(
     assert not (engine.home.workspace_dir / "notes.md").exists()
     assert engine.outbox.recent() == []
     today = engine.daily_log.read(clock.now().date())
-    assert today.count("**dream refused**") == 3
+    assert len(re.findall(r"\*\*dream tool \w+\*\* .* -> ERROR ", today)) == 3
     assert "is not a topic name" in today and "no tool named 'WriteFile'" in today
 
 
-async def test_a_failed_dream_rolls_the_lock_back_and_restores_memory(
+async def test_a_dream_the_model_keeps_failing_gives_up_rolls_the_lock_back_and_restores(
         make_engine: EngineFactory, fake: FakeAnthropic, clock: FakeClock) -> None:
     engine = await started(make_engine, fake)
     engine.memory.write_topic("work", "Project Atlas ships in March.\n")
     lock = engine.dream.lock
     os.utime(lock.path if lock.path.exists() else _touch(lock.path), (1_000_000, 1_000_000))
     rewrite = {"topic": "work", "content": "Project Atlas ships in April.\n"}
-    fake.enqueue(tool_use("MemoryWrite", rewrite), error(500), error(500), error(500))
+    assert DREAM_RETRY.max_attempts == 5
+    fake.enqueue(tool_use("MemoryWrite", rewrite), *[error(500)] * 5)
     engine.dream.maybe_start("requested", force=True)
+    for seconds in (15, 30, 60, 120):  # the outage is waited out four times, then it gives up
+        await dream_waiting(engine, seconds)
+        assert engine.dream.state.running
+        clock.advance(seconds)
     await dream_finished(engine)
     assert engine.dream.state.phase == "failed"
+    assert "the model API is unavailable (500" in engine.dream.state.detail
+    assert [r.reply_status for r in fake.history[1:]] == [200, 500, 500, 500, 500, 500]
     assert lock.last_consolidated() == 1_000_000  # a later scan retries
     assert engine.memory.read_topic("work") == "Project Atlas ships in March.\n"
     assert engine.dream.runs()[0]["status"] == "failed"
+
+
+async def test_a_dream_waits_out_a_429_and_finishes(
+        make_engine: EngineFactory, fake: FakeAnthropic, clock: FakeClock) -> None:
+    engine = await started(make_engine, fake)
+    fake.enqueue(error(429), tool_use("MemoryWrite", {"topic": "work", "content": "Atlas\n"}),
+                 tool_use("DreamDone", {"summary": "noted Atlas"}))
+    engine.dream.maybe_start("requested", force=True)
+    await dream_waiting(engine, 15)
+    assert engine.dream.state.running and len(fake.history) == 2  # the heartbeat's, the 429
+    clock.advance(15)
+    await dream_finished(engine)
+    assert engine.dream.state.phase == "done", engine.dream.state.detail
+    assert engine.memory.read_topic("work") == "Atlas\n"
+    assert fake.history[1].body == fake.history[2].body  # the same request, tried again
+    today = engine.daily_log.read(clock.now().date())
+    assert "**dream** model call failed (attempt 1 of 5)" in today
+    assert '**dream tool MemoryWrite** {"topic": "work", "content": "Atlas\\n"} -> ' in today
+    assert "**dream tool DreamDone**" in today
+    assert "**tool MemoryWrite**" not in today  # told apart from the heartbeat's tool calls
+    assert engine.usage.day()["calls"] == 3  # the heartbeat's tick and the dream's two calls
+
+
+async def test_a_dream_with_a_rejected_key_fails_at_once(
+        make_engine: EngineFactory, fake: FakeAnthropic) -> None:
+    engine = await started(make_engine, fake)
+    fake.enqueue(error(401))
+    engine.dream.maybe_start("requested", force=True)
+    await dream_finished(engine)
+    assert engine.dream.state.phase == "failed" and "401" in engine.dream.state.detail
+    assert len(fake.history) == 2
 
 
 def _touch(path):
