@@ -51,9 +51,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench import _common  # noqa: E402
-from kairos_desktop.agent.queue import InboundQueue  # noqa: E402
 from kairos_desktop.atomic import atomic_write_bytes  # noqa: E402
 from kairos_desktop.clock import FakeClock  # noqa: E402
+from kairos_desktop.queue import InboundQueue  # noqa: E402
 from kairos_desktop.scheduler.rules import due_time, validate_cron  # noqa: E402
 from kairos_desktop.scheduler.runtime import TABLE, Scheduler  # noqa: E402
 from kairos_desktop.scheduler.task import CronTask  # noqa: E402

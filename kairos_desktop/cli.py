@@ -278,7 +278,7 @@ def cmd_send(home: Home, args: argparse.Namespace) -> int:
         client.send(text)
         print("sent to the running assistant")
         return 0
-    from .agent.queue import InboundItem, InboundQueue
+    from .queue import InboundItem, InboundQueue
     from .store import Store
 
     home.ensure()

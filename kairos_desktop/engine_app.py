@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import views
-from .agent.queue import InboundItem
 from .errors import ConflictError, KairosError, NotRunningError
 from .homeapp import JSON, HomeApp, HomeServices
 from .keys import KeyInfo
+from .queue import InboundItem
 
 if TYPE_CHECKING:
     from .runtime import Engine

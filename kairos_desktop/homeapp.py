@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from . import views
-from .agent.queue import InboundItem, InboundQueue
 from .clock import Clock
 from .delivery.inbox import Inbox
 from .delivery.outbox import Outbox
@@ -39,6 +38,7 @@ from .keys import KeyInfo
 from .memory.dream_snapshots import DreamSnapshots
 from .memory.files import MemoryFiles
 from .opener import open_path, runs_when_opened, show_in_folder
+from .queue import InboundItem, InboundQueue
 from .scheduler.describe import describe_cron
 from .scheduler.rules import next_fires, validate_cron
 from .scheduler.runtime import Scheduler

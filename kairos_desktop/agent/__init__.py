@@ -1,1 +1,1 @@
-"""The agent: the heartbeat loop, the one agent turn, the dream, prompts and the inbound queue."""
+"""The agent: the heartbeat loop, the one agent turn, the dream and the prompts."""

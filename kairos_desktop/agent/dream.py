@@ -226,9 +226,10 @@ class AutoDream:
                                 started_at=self._clock.now().isoformat(timespec="seconds"))
         snapshot = self.snapshots.take(run_id)
         before = self.memory.total_bytes()
-        record = {"id": run_id, "reason": reason, "startedAt": self.state.started_at,
-                  "status": "running", "filesTouched": [], "turns": 0, "snapshot": str(snapshot),
-                  "summary": ""}
+        record: dict[str, Any] = {
+            "id": run_id, "reason": reason, "startedAt": self.state.started_at,
+            "status": "running", "filesTouched": [], "turns": 0, "snapshot": str(snapshot),
+            "summary": ""}
         self._store.insert(DREAMS_TABLE, record)
         self._log.append("dream", f"started ({reason}); memory snapshot {snapshot.name}")
         self._publish()

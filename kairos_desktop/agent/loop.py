@@ -27,6 +27,7 @@ from ..memory.prompt import memory_section
 from ..model import ModelClient
 from ..model_types import ModelReply
 from ..paths import FolderPolicy
+from ..queue import InboundItem, InboundQueue
 from ..scheduler.runtime import Scheduler
 from ..settings import Settings
 from ..status import EngineStatus, State
@@ -34,7 +35,6 @@ from ..tools.base import ToolContext, ToolRegistry, TurnState
 from ..transcript import SLEEP_RESULT, Transcript, repair
 from ..usage import UsageLedger
 from .prompts import no_key_reply, render_item, system_prompt, tick_block
-from .queue import InboundItem, InboundQueue
 from .turn import AgentRunner, StopRequested, TurnSpec
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ class AssistantLoop:
         settings = self._settings()
         mark = {"type": "ephemeral", "ttl": ttl}
         policy = self._policy()
-        system = [{"type": "text", "text": system_prompt(
+        system: list[dict[str, Any]] = [{"type": "text", "text": system_prompt(
             settings, workspace=str(policy.workspace),
             readable=[str(p) for p in policy.readable_roots])}]
         if self._memory is not None:

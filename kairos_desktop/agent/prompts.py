@@ -8,8 +8,8 @@ import html
 from datetime import datetime
 
 from ..clock import seconds_between
+from ..queue import InboundItem
 from ..settings import Settings
-from .queue import InboundItem
 
 
 def _duration(ms: int) -> str:

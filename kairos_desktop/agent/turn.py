@@ -71,7 +71,7 @@ class RetryPolicy:
             return None
         if not exc.retryable:
             return None if self.give_up_non_retryable else self.non_retryable_s
-        return min(self.base_s * 2 ** (attempt - 1), self.max_s)
+        return min(self.base_s * 2.0 ** (attempt - 1), self.max_s)
 
 
 @dataclass

@@ -21,11 +21,11 @@ from datetime import UTC, datetime, tzinfo
 
 from tinydb import TinyDB
 
-from ..agent.queue import InboundItem, InboundQueue
 from ..clock import Clock, seconds_between, zone_name
 from ..errors import InvalidCronError, TaskLimitError, TaskNotFoundError
 from ..events import EventBus
 from ..journal import DailyLog
+from ..queue import InboundItem, InboundQueue
 from ..settings import Settings
 from ..store import Store
 from .builtins import BUILTINS

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from ..agent.queue import InboundItem
 from ..clock import Clock
 from ..journal import DailyLog
+from ..queue import InboundItem
 from ..settings import Settings
 from ..store import Store
 from ..tools.base import ToolProvider

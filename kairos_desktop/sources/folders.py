@@ -45,9 +45,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from ..agent.queue import InboundItem
 from ..clock import Clock
 from ..journal import DailyLog
+from ..queue import InboundItem
 from ..settings import WatchedFolder
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kairos_desktop.agent.queue import InboundQueue
 from kairos_desktop.clock import FakeClock
+from kairos_desktop.queue import InboundQueue
 from kairos_desktop.scheduler.runtime import Scheduler
 from kairos_desktop.settings import Settings
 from kairos_desktop.store import Store

@@ -7,9 +7,9 @@ import signal
 import subprocess
 from datetime import timedelta
 
-from kairos_desktop.agent.queue import InboundQueue
 from kairos_desktop.clock import FakeClock, SystemClock
 from kairos_desktop.home import Home
+from kairos_desktop.queue import InboundQueue
 from kairos_desktop.scheduler.runtime import Scheduler
 from kairos_desktop.settings import Settings
 from kairos_desktop.store import Store

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kairos_desktop.agent.queue import InboundItem
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.journal import DailyLog
+from kairos_desktop.queue import InboundItem
 from kairos_desktop.settings import ChannelServer, Settings
 from kairos_desktop.sources.channels import ChannelManager
 

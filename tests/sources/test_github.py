@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kairos_desktop.agent.queue import InboundItem, InboundQueue
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.errors import KairosError
 from kairos_desktop.journal import DailyLog
+from kairos_desktop.queue import InboundItem, InboundQueue
 from kairos_desktop.settings import Settings
 from kairos_desktop.sources.github import (
     InvalidSubscriptionError,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...agent.queue import InboundItem
+from ...queue import InboundItem
 
 BODY_LIMIT = 500  # characters of a stranger's text in one item
 TITLE_LIMIT = 120

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ...agent.queue import InboundItem
 from ...clock import Clock, seconds_between
 from ...journal import DailyLog
+from ...queue import InboundItem
 from ...settings import Settings
 from ...store import Store
 from ..base import BLOCKING_READ_TIMEOUT_S, Source

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from pathlib import Path
 
-from kairos_desktop.agent.queue import InboundItem, InboundQueue
+from kairos_desktop.queue import InboundItem, InboundQueue
 from kairos_desktop.store import Store
 
 

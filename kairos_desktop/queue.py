@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from tinydb import TinyDB
 
-from ..store import Store
+from .store import Store
 
 Priority = Literal["now", "next", "later"]
 PRIORITY_RANK: dict[str, int] = {"now": 0, "next": 1, "later": 2}
