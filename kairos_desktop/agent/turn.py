@@ -116,7 +116,6 @@ class AgentRunner:
         self._usage = usage
         self._bus = bus
         self._log = daily_log
-        self._clock = clock
         self.retry = retry or RetryPolicy()
         self._on_retry = on_retry
         self._wait = wait or clock.sleep
@@ -124,7 +123,10 @@ class AgentRunner:
         self._tool_events = tool_events  # publish `tool` events (the panel shows them in chat)
 
     async def run(self, spec: TurnSpec, messages: list[Message]) -> TurnResult:
-        """Run the turn, appending the model's messages and the tool results to `messages`."""
+        """Run the turn, appending the model's messages and the tool results to `messages`.
+
+        Raises what ends it unfinished: ModelUnavailableError when the policy gives up,
+        StopRequested from the wait, anything `after_tools` raises."""
         result = TurnResult()
         for _ in range(spec.max_iterations):
             reply = await self.call(spec, messages)
