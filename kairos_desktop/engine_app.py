@@ -7,34 +7,71 @@ and nothing else of the engine, so each user action is written here once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from . import views
+from .clock import Clock
 from .errors import ConflictError, KairosError, NotRunningError
-from .homeapp import JSON, HomeApp, HomeServices
+from .events import EventBus
+from .home import Home
+from .homeapp import JSON, HomeApp, HomeServices, SettingsState
 from .keys import KeyInfo
 from .queue import InboundItem
+from .settings import Settings
+from .status import EngineStatus
 
-if TYPE_CHECKING:
-    from .runtime import Engine
+
+class LiveEngine(Protocol):
+    """What the running engine (runtime.Engine, the composition root) gives its API: declared
+    here so the API does not import the module that builds it."""
+
+    home: Home
+    clock: Clock
+    bus: EventBus
+    config: SettingsState
+    services: HomeServices
+    status: EngineStatus
+    started: bool
+    control: Any
+    stop_requested: asyncio.Event
+    on_show: Callable[[str | None], None] | None
+    status_extra: dict[str, Callable[[], Any]]
+    heartbeat: Any
+    dream: Any
+    channels: Any
+    approvals: Any
+    subscriptions: Any
+    transcript: Any
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def has_model(self) -> bool: ...
+    def key_info(self) -> KeyInfo: ...
+    def apply_settings(self) -> None: ...
+    async def set_api_key(self, key: str) -> KeyInfo: ...
+    async def clear_api_key(self) -> KeyInfo: ...
 
 
 class EngineApp(HomeApp):
     running = True
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: LiveEngine) -> None:
         # The engine's services exist only once it started: read them through it.
         self._engine = engine
         self.home = engine.home
         self.bus = engine.bus
         self._state = engine.config
 
-    @property  # type: ignore[override]
-    def clock(self) -> Any:
+    # HomeApp's are plain attributes; here they follow the engine (built when it starts).
+    @property
+    def clock(self) -> Clock:  # type: ignore[override]
         return self._engine.clock
 
-    @property  # type: ignore[override]
-    def services(self) -> HomeServices:
+    @property
+    def services(self) -> HomeServices:  # type: ignore[override]
         return self._engine.services
 
     # -- hooks -------------------------------------------------------------------------------
@@ -55,7 +92,7 @@ class EngineApp(HomeApp):
         data = engine.status.to_dict()
         data["dream"] = engine.dream.state.to_dict()
         data["channels"] = engine.channels.status()
-        upcoming = engine.scheduler.next_due()
+        upcoming = engine.services.scheduler.next_due()
         data["nextTask"] = ({"id": upcoming[1].id, "dueAt": upcoming[1].next_due_at,
                              "prompt": upcoming[1].prompt[:120]} if upcoming else None)
         for key, provider in list(engine.status_extra.items()):
@@ -65,10 +102,10 @@ class EngineApp(HomeApp):
                 data[key] = {"error": repr(exc)}
         data.update(assistantName=engine.settings.assistant_name, running=engine.started,
                     home=str(engine.home.root), paused=engine.heartbeat.paused,
-                    queued=len(engine.queue), usageToday=engine.usage.day(),
+                    queued=len(engine.services.queue), usageToday=engine.services.usage.day(),
                     approvalsPending=len(engine.approvals.pending()),
                     apiKey=engine.has_model, model=engine.settings.model,
-                    settingsProblems=list(engine.settings_problems))
+                    settingsProblems=list(engine.config.problems))
         return data
 
     def transcript(self, limit: int = 30) -> JSON:
@@ -99,15 +136,15 @@ class EngineApp(HomeApp):
         """No ticks, no model calls; tasks are held and caught up on resume."""
         engine = self._engine
         engine.heartbeat.pause()
-        engine.scheduler.set_paused(True)
-        engine.daily_log.append("pause", "paused by the user")
+        engine.services.scheduler.set_paused(True)
+        engine.services.daily_log.append("pause", "paused by the user")
 
     def resume(self) -> None:
         engine = self._engine
-        engine.scheduler.set_paused(False)
-        engine.scheduler.fire_due()  # what came due while paused joins the first turn
+        engine.services.scheduler.set_paused(False)
+        engine.services.scheduler.fire_due()  # what came due while paused joins the first turn
         engine.heartbeat.resume()
-        engine.daily_log.append("pause", "resumed")
+        engine.services.daily_log.append("pause", "resumed")
 
     def request_stop(self) -> None:
         self._engine.stop_requested.set()
@@ -166,8 +203,8 @@ class EngineApp(HomeApp):
             raise ConflictError("this instance runs headless: there is no window to show")
         self._engine.on_show(None)
 
-    async def set_api_key(self, key: str) -> JSON:  # type: ignore[override]
+    async def set_api_key(self, key: str) -> JSON:
         return (await self._engine.set_api_key(key)).to_dict()
 
-    async def clear_api_key(self) -> JSON:  # type: ignore[override]
+    async def clear_api_key(self) -> JSON:
         return (await self._engine.clear_api_key()).to_dict()

@@ -24,6 +24,7 @@ from .clock import Clock, SystemClock, local_zone
 from .delivery.deliveries import Deliveries
 from .delivery.notifier import ConsoleNotifier, Notifier
 from .delivery.policy import NotificationPolicy
+from .engine_app import EngineApp
 from .errors import ApiKeyError
 from .events import EventBus
 from .home import Home, HomeLock
@@ -54,8 +55,6 @@ class Engine:
                  notifier: Notifier | None = None, api_key: str | None = None,
                  base_url: str | None = None, model_max_retries: int = 2,
                  model_timeout: float = 120.0) -> None:
-        from .engine_app import EngineApp
-
         self.home = home if isinstance(home, Home) else Home(home)
         self._own_clock = clock is None
         self.clock = clock or SystemClock()
@@ -191,7 +190,7 @@ class Engine:
             memory=svc.memory, store=svc.store, clock=self.clock, settings=settings,
             model=lambda: self._model, daily_log=svc.daily_log, deliveries=self.deliveries,
             bus=self.bus, usage=svc.usage, policy=self.policy,
-            user_present=lambda: self.heartbeat.present())
+            user_present=self._user_present)
         svc.scheduler.on_dream = self._nightly_dream
         self.channels = ChannelManager(
             settings=settings, put=svc.queue.put, clock=self.clock, daily_log=svc.daily_log,
@@ -309,6 +308,9 @@ class Engine:
         if self.subscriptions.token is None:
             self.subscriptions.token = await self._from_keyring(resolve_token, "GitHub token")
         await self.subscriptions.start()
+
+    def _user_present(self) -> bool:
+        return bool(self.heartbeat.present())
 
     async def _nightly_dream(self, task: Any) -> None:
         if self.heartbeat.present():
