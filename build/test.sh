@@ -10,5 +10,7 @@ ensure_venv ".[test,desktop]"
 cd "$ROOT"
 echo "==> ruff"
 "$VENV/bin/ruff" check kairos_desktop tests bench build
+echo "==> mypy (the core)"
+"$VENV/bin/mypy"
 echo "==> pytest"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -62,7 +62,8 @@ class _Request:
 
     @property
     def state(self) -> ApprovalState:
-        return self.record["state"]  # type: ignore[no-any-return]
+        state: ApprovalState = self.record["state"]
+        return state
 
 
 class Approvals:

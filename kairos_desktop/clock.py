@@ -16,6 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -162,12 +163,12 @@ class FakeClock(Clock):
             return False
         loop = asyncio.get_running_loop()
         event_task = loop.create_task(event.wait())
-        waiters: set[asyncio.Future[object]] = {event_task}
+        waiters: set[asyncio.Future[Any]] = {event_task}
         deadline_fut: asyncio.Future[None] | None = None
         if timeout is not None:
             deadline_fut = loop.create_future()
             heapq.heappush(self._waiters, (self._mono + timeout, next(self._seq), deadline_fut))
-            waiters.add(deadline_fut)  # type: ignore[arg-type]
+            waiters.add(deadline_fut)
             if self.auto_advance:
                 loop.call_soon(self._auto_advance_if_idle, deadline_fut)
         try:

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -84,7 +84,7 @@ class Settings(BaseModel):
     inbox_dir: str | None = None
     notifications_enabled: bool = True
     notify_statuses: list[Literal["normal", "proactive"]] = Field(
-        default_factory=lambda: ["proactive"]
+        default_factory=lambda: list[Literal["normal", "proactive"]](["proactive"])
     )
     allowed_folders: list[str] = Field(default_factory=list)
     max_tool_iterations: int = Field(20, ge=1, le=200)
@@ -189,7 +189,7 @@ def _alias_for(loc: tuple[Any, ...]) -> str:
     return first
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: Mapping[str, Any]) -> str:
     key = ".".join([_alias_for(err["loc"][:1]), *map(str, err["loc"][1:])]) if err["loc"] else ""
     message = err["msg"].removeprefix("Value error, ")
     return f"{key}: {message}" if key else message
@@ -232,7 +232,7 @@ def load_settings(path: Path) -> LoadedSettings:
                     f"{_describe(err)} (value {candidate.get(key)!r}); using the default"
                     if key in candidate else f"{_describe(err)}; using the defaults"
                 )
-                if key in candidate:
+                if key is not None and key in candidate:
                     bad.add(key)
             if not bad:  # a cross-field rule failed: drop the keys it names
                 bad = {k for k in ("minSleepDurationMs", "maxSleepDurationMs") if k in candidate}

@@ -43,9 +43,9 @@ class UsageLedger:
         def add(db: Any) -> None:
             table = db.table(TABLE, cache_size=0)
             docs = table.search(lambda d: d.get("date") == day and d.get("model") == model)
-            doc = dict(docs[0]) if docs else {"date": day, "model": model, "calls": 0,
-                                              "input": 0, "output": 0, "cacheRead": 0,
-                                              "cacheWrite": 0, "costUsd": 0.0}
+            doc: dict[str, Any] = dict(docs[0]) if docs else {
+                "date": day, "model": model, "calls": 0, "input": 0, "output": 0,
+                "cacheRead": 0, "cacheWrite": 0, "costUsd": 0.0}
             doc["calls"] += 1
             doc["input"] += usage.input_tokens
             doc["output"] += usage.output_tokens
@@ -61,7 +61,7 @@ class UsageLedger:
 
     def day(self, day: str | None = None) -> dict[str, Any]:
         day = day or self._clock.now().date().isoformat()
-        total = {"date": day, "calls": 0, "input": 0, "output": 0, "cacheRead": 0,
+        total: dict[str, Any] = {"date": day, "calls": 0, "input": 0, "output": 0, "cacheRead": 0,
                  "cacheWrite": 0, "costUsd": 0.0}
         for doc in self._store.find(TABLE, date=day):
             for key in ("calls", "input", "output", "cacheRead", "cacheWrite", "costUsd"):

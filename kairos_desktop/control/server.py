@@ -128,7 +128,7 @@ class ControlServer:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         home = self._home
         atomic_write_text(home.control_file, json.dumps({
             "pid": os.getpid(), "port": self.port, "token": self.token, "host": self.host,

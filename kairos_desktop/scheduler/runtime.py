@@ -15,9 +15,10 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from tinydb import TinyDB
 
@@ -40,7 +41,7 @@ CHECK_INTERVAL_S = 60.0  # the longest wait: bounds how late a catch-up is after
 CATCH_UP_AFTER_S = 120.0  # fired later than this past its due time = a catch-up
 CLOCK_JUMP_S = 30.0
 
-DreamHandler = Callable[[CronTask], Awaitable[None]]
+DreamHandler = Callable[[CronTask], Coroutine[Any, Any, None]]
 
 
 @dataclass

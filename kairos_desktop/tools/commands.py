@@ -77,10 +77,10 @@ def check_allowlist(command: str, allowlist: list[str]) -> tuple[str | None, str
     control = CONTROL.search(command)
     if control:
         first = command.split(maxsplit=1)[:1]
-        entry = next((e for e, words in entries if words[:1] == first), None)
-        if entry is None:
+        matched = next((e for e, words in entries if words[:1] == first), None)
+        if matched is None:
             return None, None
-        return entry, (f"it holds the shell character {control.group()!r}, which an "
+        return matched, (f"it holds the shell character {control.group()!r}, which an "
                        "allowlisted command may not hold")
     try:
         words = shlex.split(command)
@@ -376,7 +376,8 @@ async def _kill_group(proc: asyncio.subprocess.Process, reader: asyncio.Future[N
         os.killpg(proc.pid, signal.SIGTERM)
     exited = asyncio.ensure_future(proc.wait())
     # Both done = the shell exited and nothing in the group holds the output open any more.
-    await asyncio.wait({exited, reader}, timeout=KILL_GRACE)
+    both: set[asyncio.Future[Any]] = {exited, reader}
+    await asyncio.wait(both, timeout=KILL_GRACE)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     await exited

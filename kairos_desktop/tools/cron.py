@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -58,7 +59,7 @@ async def _list(ctx: ToolContext, args: CronListInput) -> ToolResult:
     return ToolResult(json.dumps(tasks, indent=1) if tasks else "No scheduled tasks.")
 
 
-CRON_TOOLS = [
+CRON_TOOLS: list[Tool[Any]] = [
     Tool("CronCreate", (
         "Schedule a prompt for yourself at a time given as a cron expression in the user's local "
         "time zone. For approximate requests ('around 9', 'in the morning', 'hourly') pick a "

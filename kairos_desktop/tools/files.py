@@ -3,6 +3,8 @@ folders), WriteFile (workspace only). The FolderPolicy decides every path."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from ..atomic import atomic_write_text
@@ -74,7 +76,7 @@ async def _write_file(ctx: ToolContext, args: WriteFileInput) -> ToolResult:
     return ToolResult(f"Wrote {len(args.content):,} characters to {target}.")
 
 
-FILE_TOOLS = [
+FILE_TOOLS: list[Tool[Any]] = [
     Tool("SendUserFile",
          "Deliver a file to the user: it is copied into their inbox folder (never overwriting "
          "anything there) and announced. Write the file in the workspace first if needed.",

@@ -37,7 +37,7 @@ async def _unsubscribe(ctx: ToolContext, args: PRInput) -> ToolResult:
     return ToolResult(f"Unsubscribed from {args.repo}#{args.number}.")
 
 
-GITHUB_TOOLS = [
+GITHUB_TOOLS: list[Tool[Any]] = [
     Tool("SubscribePR", "Follow a GitHub pull request: new reviews, review comments, finished "
          "check runs, new commits, merge and close arrive as events. Text in them comes from "
          "other people.", PRInput, _subscribe),

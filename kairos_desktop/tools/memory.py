@@ -3,6 +3,8 @@ Daily logs can be read and searched, never written: no tool here takes a log pat
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from ..errors import PathNotAllowedError
@@ -125,5 +127,5 @@ INDEX = Tool("MemoryIndex", "Replace MEMORY.md, the index you read every session
              "per topic. At most 200 lines and 25 KB.", MemoryIndexInput, _index)
 DELETE = Tool("MemoryDelete", "Delete a topic file.", MemoryDeleteInput, _delete)
 
-MEMORY_TOOLS = [READ, SEARCH, WRITE, EDIT, INDEX]
-DREAM_MEMORY_TOOLS = [LIST, READ, SEARCH, WRITE, EDIT, INDEX, DELETE]
+MEMORY_TOOLS: list[Tool[Any]] = [READ, SEARCH, WRITE, EDIT, INDEX]
+DREAM_MEMORY_TOOLS: list[Tool[Any]] = [LIST, READ, SEARCH, WRITE, EDIT, INDEX, DELETE]

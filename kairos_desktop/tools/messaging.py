@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -49,7 +49,7 @@ async def _push_notification(ctx: ToolContext, args: PushNotificationInput) -> T
     )
 
 
-MESSAGING_TOOLS = [
+MESSAGING_TOOLS: list[Tool[Any]] = [
     Tool(
         name="SendUserMessage",
         description=(
