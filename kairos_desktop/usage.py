@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import Clock
-from .model import Usage
+from .model_types import Usage
 from .store import Store
 
 TABLE = "usage"

@@ -23,7 +23,9 @@ def _entries(text: str) -> list[str]:
             entries.append(line)
         elif line.startswith("    ") and entries:
             entries[-1] += "\n" + line
-    return [MARKER.sub("", e) for e in entries if "**tick**" not in e]
+    # Idle ticks and the dream's own tool calls say nothing the model needs to remember.
+    return [MARKER.sub("", e) for e in entries
+            if "**tick**" not in e and "**dream tool " not in e]
 
 
 def memory_section(files: MemoryFiles, log: DailyLog, today: date, *,

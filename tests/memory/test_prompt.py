@@ -19,12 +19,14 @@ def test_the_section_holds_the_index_and_the_recent_log_without_noise(
     log = DailyLog(tmp_path / "logs", clock, key=b"k")
     log.append("user", "book the dentist", at=clock.now() - timedelta(days=1))
     log.append("tick", "quiet; sleeping 55 min")
+    log.append("dream tool MemoryList", "{} -> family.md")
     log.append("message (normal)", "Booked for Tuesday 10:00")
     text = memory_section(files, log, clock.now().date(), budget_tokens=3000)
     assert "Eva in Lyon" in text
     assert "2026-11-21 " in text and "book the dentist" in text
     assert "Booked for Tuesday" in text
     assert "quiet" not in text and "<!--" not in text
+    assert "MemoryList" not in text  # the dream's own tool calls are not the user's history
     assert text.index("book the dentist") < text.index("Booked for Tuesday")  # oldest first
 
 
