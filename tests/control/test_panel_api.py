@@ -15,6 +15,7 @@ import pytest
 from kairos_desktop.runtime import Engine
 from tests.conftest import EngineFactory, wait_for, wait_sleeping
 from tests.fakes.anthropic_server import FakeAnthropic, tool_use, tool_uses
+from tests.waiting import until
 
 
 def _call(engine: Engine, method: str, path: str, body: Any = None,
@@ -333,5 +334,6 @@ async def test_a_delivered_script_is_never_opened_only_shown(
     assert status == 200
     status, body = await call(running, "POST", f"/api/inbox/{items['install.sh']}/open")
     assert status == 409 and "opening it would run it" in body["error"]
-    await asyncio.sleep(0.3)  # the opener runs detached
+    # The opener runs detached: wait for its record, then check nothing else was opened.
+    await until(lambda: recorder.exists() and recorder.read_text().strip(), "the opener")
     assert recorder.read_text().split() == [str(running.inbox.folder / "notes.md")]

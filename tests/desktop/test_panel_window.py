@@ -29,9 +29,10 @@ from kairos_desktop.desktop.panel import PanelWindow
 from kairos_desktop.home import Home
 from tests.conftest import write_settings
 from tests.desktop.conftest import _start_bus, dunstctl, private_bus_config
-from tests.desktop.test_tray_app import SHOTS, RunningApp, stop_app, wait_until
+from tests.desktop.test_tray_app import SHOTS, RunningApp, stop_app
 from tests.desktop.test_tray_app import start_app as start_tray_app
 from tests.fakes.anthropic_server import FakeAnthropic, tool_use
+from tests.waiting import wait_until
 
 NAME = "Juniper"  # the assistant's name: the window's title
 PANEL_PROCESSES = ("WebKitWebProcess", "WebKitNetworkProcess")

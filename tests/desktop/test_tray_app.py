@@ -20,6 +20,7 @@ from kairos_desktop.home import Home
 from tests.conftest import write_settings
 from tests.desktop.conftest import dunstctl
 from tests.fakes.anthropic_server import FakeAnthropic, tool_use, tool_uses
+from tests.waiting import wait_until
 
 KAIROS = [sys.executable, "-m", "kairos_desktop.cli"]
 SHOTS = Path(os.environ.get("KAIROS_SCREENSHOTS", "")) if os.environ.get(
@@ -39,17 +40,6 @@ class RunningApp:
 
     def opened_paths(self) -> list[str]:
         return self.opened.read_text().splitlines() if self.opened.exists() else []
-
-
-def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def screenshot(env: dict[str, str], name: str) -> Path | None:
