@@ -109,7 +109,10 @@ class ChannelManager(Source):
 
     async def stop(self) -> None:
         """Stop every server (the SDK closes stdin, then terminates the process tree) and put the
-        summaries of events still held by the rate limit, so that none is lost."""
+        summaries of events still held by the rate limit, so that none is lost. Before start()
+        there is nothing to stop."""
+        if not self._started:
+            return
         self._stopping = True
         self._stop_event.set()
         for server in self._servers.values():
