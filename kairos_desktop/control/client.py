@@ -1,4 +1,11 @@
-"""The control API client: the CLI and notebooks use it to talk to a running instance.
+"""The control API client: the running app as a `Connection` (application.py).
+
+The CLI holds either this or the home's files (offline.py), and calls the same methods on
+both: same names, arguments and return shapes as HomeApp's, and the same error classes. An
+error answer comes back as the application's own error (404 NotFoundError, 409 ConflictError,
+410 GoneError, 400 SettingsError / ApiKeyError / InputError naming the field), so a command
+handles errors one way whichever side it talks to; each is also a ControlAPIError carrying the
+HTTP `status` and `payload`.
 
 Standard library only (urllib), so a CLI call starts fast. A control.json left by a crashed
 instance is detected (the connection is refused) and reported as "not running".
@@ -10,14 +17,91 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import date
 from typing import Any
 
-from ..errors import ControlAPIError, NotRunningError
+from ..errors import (
+    ApiKeyError,
+    ConflictError,
+    ControlAPIError,
+    GoneError,
+    InputError,
+    KairosError,
+    NotFoundError,
+    NotRunningError,
+    SettingsError,
+)
 from ..home import Home
 from . import TOKEN_HEADER
 
+JSON = dict[str, Any]
+
+
+# The application's errors as the running app answered them: catch either class.
+class RemoteNotFoundError(NotFoundError, ControlAPIError):
+    pass
+
+
+class RemoteConflictError(ConflictError, ControlAPIError):
+    pass
+
+
+class RemoteGoneError(GoneError, ControlAPIError):
+    pass
+
+
+class RemoteInputError(InputError, ControlAPIError):
+    pass
+
+
+class RemoteSettingsError(SettingsError, ControlAPIError):
+    pass
+
+
+class RemoteApiKeyError(ApiKeyError, ControlAPIError):
+    pass
+
+
+def _error_of(method: str, path: str, status: int, payload: JSON) -> KairosError:
+    """The application error an answer stands for."""
+    message = str(payload.get("error") or f"HTTP {status}")
+    error: KairosError
+    if status == 400:
+        key = payload.get("key")
+        if path == "/api/key":
+            error = RemoteApiKeyError(message)
+        elif path == "/api/settings" and method == "PATCH":
+            error = RemoteSettingsError(message, key=key)
+        else:  # a field of the request (key) or its value as a whole (a cron, the task limit)
+            error = RemoteInputError(message, key=key)
+    elif status == 404:
+        error = RemoteNotFoundError(message)
+    elif status == 409:
+        error = RemoteConflictError(message)
+    elif status == 410:
+        error = RemoteGoneError(message)
+    else:  # 401/403 (a wrong token, a foreign Host) and the unexpected
+        error = ControlAPIError(message)
+    error.status = status  # type: ignore[attr-defined]
+    error.payload = payload  # type: ignore[attr-defined]
+    return error
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _day_query(day: date | None, **extra: str) -> str:
+    params = {"date": day.isoformat()} if day is not None else {}
+    params.update({k: v for k, v in extra.items() if v})
+    return f"?{urllib.parse.urlencode(params)}" if params else ""
+
 
 class ControlClient:
+    """The running app of one home, over its control API."""
+
+    running = True
+
     def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.token = token
@@ -50,64 +134,86 @@ class ControlClient:
                 payload = json.loads(exc.read() or b"{}")
             except json.JSONDecodeError:
                 payload = {}
-            error = ControlAPIError(payload.get("error") or f"HTTP {exc.code}")
-            error.status = exc.code  # type: ignore[attr-defined]
-            error.payload = payload  # type: ignore[attr-defined]
-            raise error from None
+            if not isinstance(payload, dict):
+                payload = {}
+            raise _error_of(method, path.split("?", 1)[0], exc.code, payload) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             raise NotRunningError(
                 f"cannot reach the running instance at {self.url}: {exc}") from None
 
-    def status(self) -> dict[str, Any]:
+    # -- reads -------------------------------------------------------------------------------
+
+    def status(self) -> JSON:
         return self.request("GET", "/api/status")
 
-    def send(self, text: str) -> dict[str, Any]:
-        return self.request("POST", "/api/send", {"text": text})
+    def messages(self, limit: int = 50) -> list[JSON]:
+        return self.request("GET", f"/api/messages?limit={int(limit)}")
 
-    def messages(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.request("GET", f"/api/messages?limit={limit}")
-
-    def inbox(self) -> list[dict[str, Any]]:
+    def inbox(self) -> list[JSON]:
         return self.request("GET", "/api/inbox")
 
-    def settings(self) -> dict[str, Any]:
-        return self.request("GET", "/api/settings")
-
-    def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", "/api/settings", changes)
-
-    def tasks(self) -> list[dict[str, Any]]:
+    def tasks(self) -> list[JSON]:
         return self.request("GET", "/api/tasks")
 
-    def add_task(self, cron: str, prompt: str, *, recurring: bool, durable: bool
-                 ) -> dict[str, Any]:
+    def describe_cron(self, expr: str) -> JSON:
+        return self.request("GET", f"/api/cron/describe?cron={_quote(expr)}")
+
+    def log(self, day: date | None = None, query: str = "") -> JSON:
+        return self.request("GET", "/api/log" + _day_query(day, q=query))
+
+    def log_text(self, day: date | None = None, *, raw: bool = False) -> str:
+        answer = self.request("GET", "/api/log/text" + _day_query(day, raw="1" if raw else ""))
+        return str(answer["text"])
+
+    def verify_logs(self, day: date | None = None) -> list[JSON]:
+        return self.request("GET", "/api/logs/verify" + _day_query(day))
+
+    def usage(self) -> list[JSON]:
+        return self.request("GET", "/api/usage")
+
+    def settings_view(self) -> JSON:
+        return self.request("GET", "/api/settings")
+
+    def settings_schema(self) -> JSON:
+        return self.request("GET", "/api/settings/schema")
+
+    def subscriptions(self) -> list[JSON]:
+        return self.request("GET", "/api/subscriptions")
+
+    def dream(self) -> JSON:
+        return self.request("GET", "/api/dream")
+
+    def approvals(self) -> list[JSON]:
+        return self.request("GET", "/api/approvals")
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def send(self, text: str) -> JSON:
+        return self.request("POST", "/api/send", {"text": text})
+
+    def add_task(self, cron: str, prompt: str, *, recurring: bool, durable: bool) -> JSON:
         return self.request("POST", "/api/tasks", {"cron": cron, "prompt": prompt,
                                                    "recurring": recurring, "durable": durable})
 
-    def delete_task(self, task_id: str) -> dict[str, Any]:
-        return self.request("DELETE", f"/api/tasks/{urllib.parse.quote(task_id, safe='')}")
+    def delete_task(self, task_id: str) -> JSON:
+        return self.request("DELETE", f"/api/tasks/{_quote(task_id)}")
 
-    def subscriptions(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/api/subscriptions")
+    def mark_inbox_read(self, item_id: str) -> None:
+        self.request("POST", f"/api/inbox/{_quote(item_id)}/read")
 
-    def dream(self) -> dict[str, Any]:
-        return self.request("GET", "/api/dream")
+    def mark_message_read(self, message_id: str) -> None:
+        self.request("POST", f"/api/messages/{_quote(message_id)}/read")
 
-    def start_dream(self, *, force: bool, allow_large_delete: bool) -> dict[str, Any]:
-        try:
-            return self.request("POST", "/api/dream", {"force": force,
-                                                       "allowLargeDelete": allow_large_delete})
-        except ControlAPIError as exc:
-            payload = getattr(exc, "payload", {})
-            if "started" in payload:
-                return payload
-            raise
+    def update_settings(self, changes: JSON) -> JSON:
+        # NOTE: answers {"settings": {...}} (what PATCH /api/settings says), where HomeApp
+        # returns the settings themselves: tests/control/test_server.py relies on this shape.
+        return self.request("PATCH", "/api/settings", changes)
 
-    def undo_dream(self) -> dict[str, Any]:
-        return self.request("POST", "/api/dream/undo")
+    def undo_dream(self) -> str:
+        return str(self.request("POST", "/api/dream/undo")["undone"])
 
-    def show(self) -> None:
-        self.request("POST", "/api/show")
+    def wake(self) -> None:
+        self.request("POST", "/api/wake")
 
     def pause(self) -> None:
         self.request("POST", "/api/pause")
@@ -115,8 +221,34 @@ class ControlClient:
     def resume(self) -> None:
         self.request("POST", "/api/resume")
 
-    def wake(self) -> None:
-        self.request("POST", "/api/wake")
-
-    def stop(self) -> None:
+    def request_stop(self) -> None:
         self.request("POST", "/api/stop")
+
+    stop = request_stop  # the older name (benches, the tray's tests)
+
+    def start_dream(self, *, force: bool = False, allow_large_delete: bool = False) -> JSON:
+        try:
+            return self.request("POST", "/api/dream", {"force": force,
+                                                       "allowLargeDelete": allow_large_delete})
+        except ControlAPIError as exc:  # 409 {"started": false, "reason": ...}: the gates said no
+            payload = getattr(exc, "payload", {})
+            if "started" in payload:
+                return payload
+            raise
+
+    def decide_approval(self, approval_id: str, allow: bool, *, by: str) -> JSON:
+        return self.request("POST", f"/api/approvals/{_quote(approval_id)}",
+                            {"decision": "allow" if allow else "deny", "by": by})
+
+    def set_api_key(self, key: str) -> JSON:
+        return self.request("PUT", "/api/key", {"key": key})["apiKey"]
+
+    def clear_api_key(self) -> JSON:
+        return self.request("DELETE", "/api/key")["apiKey"]
+
+    def panel_link(self) -> str:
+        """A single-use link to the panel (a browser's command line is readable by others)."""
+        return f"{self.url}/?code={self.request('POST', '/api/panel/code')['code']}"
+
+    def show(self) -> None:
+        self.request("POST", "/api/show")

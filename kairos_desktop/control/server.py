@@ -91,6 +91,8 @@ class ControlServer:
             web.post("/api/messages/{message_id}/read", self._message_read),
             web.get("/api/cron/describe", self._cron_describe),
             web.get("/api/log", self._log),
+            web.get("/api/log/text", self._log_text),
+            web.get("/api/logs/verify", self._logs_verify),
             web.get("/api/memory", self._memory),
             web.get("/api/approvals", self._approvals),
             web.post("/api/approvals/{approval_id}", self._approval_decide),
@@ -332,6 +334,23 @@ class ControlServer:
         except ValueError:
             return _error(400, f"date {raw!r} is not a day like 2026-11-22")
         return web.json_response(self.app.log(day, request.query.get("q", "")))
+
+    async def _log_text(self, request: web.Request) -> web.Response:
+        raw = request.query.get("date")
+        try:
+            day = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            return _error(400, f"date {raw!r} is not a day like 2026-11-22")
+        text = self.app.log_text(day, raw=request.query.get("raw") == "1")
+        return web.json_response({"text": text})
+
+    async def _logs_verify(self, request: web.Request) -> web.Response:
+        raw = request.query.get("date")
+        try:
+            day = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            return _error(400, f"date {raw!r} is not a day like 2026-11-22")
+        return web.json_response(self.app.verify_logs(day))
 
     async def _memory(self, _: web.Request) -> web.Response:
         return web.json_response(self.app.memory())

@@ -1,0 +1,346 @@
+"""The commands on a home: each written once against a Connection (application.py), running
+app or not, and each only formats what the Connection returns.
+
+An error of the application API is printed by main() as `kairos: <message>`: bad input (a
+setting, a cron expression, a field) exits 2, anything else 1. A command catches an error only to
+say more than its message (`; nothing was stored`) or to give it another status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    ApiKeyError,
+    ConflictError,
+    InputError,
+    InvalidCronError,
+    NotFoundError,
+    TaskLimitError,
+)
+from ..home import Home
+from .connection import connect, on_connection
+
+if TYPE_CHECKING:
+    from ..application import Connection
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"kairos: {message}", file=sys.stderr)
+    return status
+
+
+def _day(args: argparse.Namespace) -> date | None:
+    """--date as a day; InputError naming the flag when it is not one."""
+    if not args.date:
+        return None
+    try:
+        return date.fromisoformat(args.date)
+    except ValueError:
+        raise InputError(f"--date must look like 2026-11-22, not {args.date!r}",
+                         key="date") from None
+
+
+def _print_json(data: Any) -> int:
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+# -- talking to it ---------------------------------------------------------------------------
+
+def cmd_send(home: Home, args: argparse.Namespace) -> int:
+    text = " ".join(args.text).strip()
+    if not text:
+        return _fail("nothing to send", 2)
+    with connect(home) as conn:
+        conn.send(text)
+        running = conn.running
+    print("sent to the running assistant" if running else
+          "kairos is not running: the message is queued and will be delivered at the next start")
+    return 0
+
+
+@on_connection
+def cmd_status(conn: Connection, args: argparse.Namespace) -> int:
+    data = conn.status()
+    if args.json:
+        return _print_json(data)
+    if not data.get("running"):
+        print(f"not running (home {data['home']}); start it with `kairos run`")
+    else:
+        until = data.get("sleepingUntil")
+        state = data["state"] + (f" until {until}" if until else "")
+        print(f"{data.get('assistantName', 'kairos')} is running: {state}\n"
+              f"session: {data.get('sessionId')}\nmodel: {data.get('model')}")
+        if data.get("detail"):
+            print(f"detail: {data['detail']}")
+        if data.get("approvalsPending"):
+            print(f"waiting for your approval: {data['approvalsPending']} command(s) "
+                  "(`kairos approvals`)")
+    if "queued" in data:
+        print(f"queued: {data['queued']}")
+    usage = data.get("usageToday")
+    if usage:
+        print(f"today: {usage['calls']} model calls, {usage['input']:,} input / "
+              f"{usage['cacheRead']:,} cache read / {usage['cacheWrite']:,} cache write / "
+              f"{usage['output']:,} output tokens, about ${usage['costUsd']:.2f}")
+    for problem in data.get("settingsProblems") or []:
+        print(f"settings: {problem}")
+    return 0
+
+
+@on_connection
+def cmd_messages(conn: Connection, args: argparse.Namespace) -> int:
+    items = conn.messages(args.limit)
+    if args.json:
+        return _print_json(items)
+    if not items:
+        print("no messages yet")
+    for item in items:
+        print(f"{item['createdAt']} [{item['status']}] {item['text']}")
+    return 0
+
+
+@on_connection
+def cmd_inbox(conn: Connection, args: argparse.Namespace) -> int:
+    items = conn.inbox()
+    if args.json:
+        return _print_json(items)
+    if not items:
+        print("the inbox is empty")
+    for item in items:
+        mark = " " if item.get("read") else "*"
+        print(f"{mark} {item['deliveredAt']}  {item['title']}  {item['path']} "
+              f"({item['size']:,} bytes)")
+    return 0
+
+
+@on_connection
+def cmd_subscriptions(conn: Connection, args: argparse.Namespace) -> int:
+    subs = conn.subscriptions()
+    if args.json:
+        return _print_json(subs)
+    if not subs:
+        print("no pull-request subscriptions")
+    for sub in subs:
+        state = sub.get("state") or "not polled yet"
+        error = f"  ({sub['lastError']})" if sub.get("lastError") else ""
+        print(f"{sub['repo']}#{sub['number']}  {state}  {sub.get('url') or ''}{error}")
+    return 0
+
+
+# -- the daily log ---------------------------------------------------------------------------
+
+def cmd_logs(home: Home, args: argparse.Namespace) -> int:
+    day = _day(args)  # before taking the home: a typo needs no lock
+    with connect(home) as conn:
+        text = conn.log_text(day, raw=args.raw)
+        if not text:
+            return _fail(f"no log for {day or conn.log(None)['date']}", 1)
+    print(text, end="")
+    return 0
+
+
+def cmd_logs_verify(home: Home, args: argparse.Namespace) -> int:
+    day = _day(args)
+    with connect(home) as conn:
+        checks = conn.verify_logs(day)
+    if not checks and day is None:
+        print("no logs have been written in this home yet")
+        return 0
+    broken = [check for check in checks if not check["intact"]]
+    for check in broken:
+        print(f"BROKEN {check['text']}")
+    if broken:
+        return 1
+    print(f"intact: {len(checks)} log(s), {sum(c['entries'] for c in checks):,} entries")
+    return 0
+
+
+# -- settings and the key --------------------------------------------------------------------
+
+@on_connection
+def cmd_settings_show(conn: Connection, args: argparse.Namespace) -> int:
+    view = conn.settings_view()
+    settings, problems = view["settings"], view["problems"]
+    if args.json:
+        print(json.dumps(settings, indent=2))
+    else:
+        width = max(len(k) for k in settings)
+        for key, value in settings.items():
+            print(f"{key:<{width}}  {json.dumps(value)}")
+    for problem in problems:
+        print(f"kairos: settings: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_settings_set(home: Home, args: argparse.Namespace) -> int:
+    from ..settings import parse_cli_value
+
+    value = parse_cli_value(args.value)
+    with connect(home) as conn:
+        conn.update_settings({args.key: value})  # SettingsError names the key: exit 2
+    print(f"{args.key} = {json.dumps(value)}")
+    return 0
+
+
+def _where(source: str | None) -> str:
+    return {"keyring": "OS keyring", "file": "home's secrets/ folder (mode 0600)",
+            "env": "environment (ANTHROPIC_API_KEY)"}.get(source or "", str(source))
+
+
+def cmd_key_set(home: Home, args: argparse.Namespace) -> int:
+    # Read before taking the home: its lock is not held while someone types.
+    key = getpass.getpass("Anthropic API key (input hidden): ") if sys.stdin.isatty() \
+        else sys.stdin.readline()
+    with connect(home) as conn:
+        try:
+            info = conn.set_api_key(key)
+        except (ApiKeyError, InputError) as exc:
+            return _fail(f"{exc}; nothing changed", 2)
+        running = conn.running
+    if running:  # the running app stores it and uses it at once
+        print(f"key {info['hint']} stored in the {_where(info['source'])}; in use now")
+    else:
+        print(f"key stored in the {_where(info['source'])}; kairos uses it from its next start")
+    return 0
+
+
+@on_connection
+def cmd_key_clear(conn: Connection, args: argparse.Namespace) -> int:
+    before = conn.settings_view()["apiKey"]
+    after = conn.clear_api_key()
+    if not before.get("set"):
+        print("no stored key")
+    elif after.get("set"):  # ANTHROPIC_API_KEY is not ours to remove
+        print(f"stored key removed; the key in the {_where(after.get('source'))} is still used")
+    else:
+        print("stored key removed")
+    return 0
+
+
+# -- scheduled tasks -------------------------------------------------------------------------
+
+def _when(task: dict[str, Any]) -> str:
+    """The slot, and how far the task's fixed jitter moves it."""
+    slot, due = task.get("nextSlotAt"), task.get("nextDueAt")
+    if not slot or not due:
+        return str(due or slot)
+    shift = (datetime.fromisoformat(due) - datetime.fromisoformat(slot)).total_seconds()
+    if abs(shift) < 1:
+        return slot
+    return f"{slot} ({shift / 60:+.0f} min jitter)" if abs(shift) >= 60 else \
+        f"{slot} ({shift:+.0f} s jitter)"
+
+
+@on_connection
+def cmd_tasks_list(conn: Connection, args: argparse.Namespace) -> int:
+    tasks = conn.tasks()
+    if args.json:
+        return _print_json(tasks)
+    if not tasks:
+        print("no scheduled tasks")
+    for task in tasks:
+        kind = ("recurring" if task["recurring"] else "once") + \
+            ("" if task["durable"] else ", session") + (", built-in" if task["builtin"] else "")
+        print(f"{task['id']:<18} {task['cron']:<16} next {_when(task)}  ({kind})  "
+              f"{task['prompt'][:60]}")
+    return 0
+
+
+@on_connection
+def cmd_tasks_add(conn: Connection, args: argparse.Namespace) -> int:
+    try:
+        task = conn.add_task(args.cron, args.prompt, recurring=args.recurring,
+                             durable=not args.session)
+    except (InvalidCronError, TaskLimitError, InputError) as exc:
+        return _fail(f"{exc}; nothing was stored", 2)
+    print(f"task {task['id']} ({task['description']}) next fires {_when(task)}")
+    return 0
+
+
+@on_connection
+def cmd_tasks_rm(conn: Connection, args: argparse.Namespace) -> int:
+    try:
+        conn.delete_task(args.id)
+    except NotFoundError as exc:  # the id typed is wrong: bad input
+        return _fail(str(exc), 2)
+    print(f"task {args.id} deleted")
+    return 0
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+@on_connection
+def cmd_dream(conn: Connection, args: argparse.Namespace) -> int:
+    result = conn.start_dream(force=args.force, allow_large_delete=args.allow_large_delete)
+    if not result.get("started"):
+        print(f"not started: {result.get('reason')}")
+        return 1
+    print(f"dream {result['reason']}; follow it with `kairos status --json` (dream)")
+    return 0
+
+
+@on_connection
+def cmd_dream_undo(conn: Connection, args: argparse.Namespace) -> int:
+    run_id = conn.undo_dream()  # nothing to undo: an error, exit 1
+    print(f"memory restored to before dream {run_id}")
+    return 0
+
+
+@on_connection
+def cmd_dream_log(conn: Connection, args: argparse.Namespace) -> int:
+    runs = conn.dream()["runs"]
+    if args.json:
+        return _print_json(runs)
+    if not runs:
+        print("no dreams yet")
+    for run in runs:
+        files = ", ".join(run.get("filesTouched") or []) or "no files"
+        print(f"{run['startedAt']}  {run['status']:<9} {run.get('turns', 0):>3} turns  {files}")
+        if run.get("summary"):
+            print(f"    {run['summary'][:200]}")
+    return 0
+
+
+# -- the running app only --------------------------------------------------------------------
+
+@on_connection
+def cmd_panel(conn: Connection, args: argparse.Namespace) -> int:
+    # A single-use code, not the token: a browser's command line is visible to other users.
+    url = conn.panel_link()
+    if args.print:
+        print(url)
+        return 0
+    import webbrowser
+
+    if not webbrowser.open(url):
+        print(f"no browser could be started; open this address: {url}")
+    return 0
+
+
+@on_connection
+def cmd_approvals(conn: Connection, args: argparse.Namespace) -> int:
+    pending = conn.approvals()
+    if not pending:
+        print("nothing is waiting for your approval" if conn.running else
+              "nothing is waiting: the app is not running (a restart denies what was waiting)")
+    for item in pending:
+        print(f"{item['id']}  until {item['expiresAt'][11:19]}  in {item['cwd']}\n"
+              f"    {item['command']}")
+    return 0
+
+
+@on_connection
+def cmd_approvals_decide(conn: Connection, args: argparse.Namespace) -> int:
+    try:
+        result = conn.decide_approval(args.id, args.decision == "allow", by="cli")
+    except (NotFoundError, ConflictError) as exc:  # no such request, or decided already
+        return _fail(str(exc), 2)
+    print(f"{result['id']}: {result['state']}")
+    return 0
