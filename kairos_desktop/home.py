@@ -3,14 +3,20 @@
 Layout (DESIGN.md "On disk") is created on first use. The home lock makes one process the owner:
 the running app holds it for its whole life; a CLI command with no app running holds it while it
 works on the files directly.
+
+Private by default: the home holds conversations, memory and secrets, so its folders are 0700 and
+its files 0600. New files are made so where they are written (atomic.py); `Home.secure()` fixes a
+home an earlier version left at the umask's 0644/0755, and `ensure()` runs it on every open.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +24,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from platformdirs import user_data_dir, user_downloads_dir
 
+from .atomic import PRIVATE_DIR_MODE, private_dir
 from .errors import HomeLockedError
 
 HOME_ENV = "KAIROS_HOME"
+log = logging.getLogger(__name__)
 
 
 def default_home() -> Path:
@@ -57,16 +65,42 @@ class Home:
         return ApiKeyStore(self.api_key_file, account=f"anthropic-api-key:{self.root}")
 
     def ensure(self) -> Home:
+        """Create the layout (folders 0700) and make what is already there private."""
         for folder in (self.root, self.sessions_dir, self.memory_dir / "topics", self.logs_dir,
                        self.workspace_dir, self.run_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder)
+        self.secure()
         return self
+
+    def secure(self) -> list[Path]:
+        """Make the home private: the root and every folder in it 0700, every file without its
+        group and other bits (0644 -> 0600; an owner's execute bit stays: 0755 -> 0700).
+        workspace/ is made 0700 but what is inside it is the assistant's work, left as it is.
+        Symlinks are not followed. Returns the paths whose mode it changed."""
+        changed: list[Path] = []
+        if not self.root.is_dir():
+            return changed
+        for folder, subfolders, files in os.walk(self.root):
+            here = Path(folder)
+            _set_mode(here, PRIVATE_DIR_MODE, changed)
+            if here == self.workspace_dir:
+                subfolders[:] = []
+                continue
+            for name in files:
+                path = here / name
+                with contextlib.suppress(OSError):
+                    current = path.lstat().st_mode
+                    if stat.S_ISREG(current):
+                        _set_mode(path, stat.S_IMODE(current) & 0o700, changed)
+        if changed:
+            log.info("made %d path(s) of the home %s private", len(changed), self.root)
+        return changed
 
     def log_key(self) -> bytes:
         """The per-home secret that keys the daily logs' hash chain (made on first use)."""
         path = self.secrets_dir / "log-key"
         if not path.exists():
-            self.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(self.secrets_dir)
             from .atomic import atomic_write_text
 
             atomic_write_text(path, secrets.token_hex(32) + "\n", mode=0o600)
@@ -89,6 +123,15 @@ class Home:
             yield lock
         finally:
             lock.release()
+
+
+def _set_mode(path: Path, wanted: int, changed: list[Path]) -> None:
+    try:
+        if stat.S_IMODE(path.stat().st_mode) != wanted:
+            os.chmod(path, wanted)
+            changed.append(path)
+    except OSError as exc:  # not ours (another user's file in the home), or gone meanwhile
+        log.warning("could not make %s private: %s", path, exc)
 
 
 class HomeLock:

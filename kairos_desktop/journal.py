@@ -1,7 +1,8 @@
 """The daily log: memory/logs/YYYY/MM/YYYY-MM-DD.md, one markdown list item per event.
 
-Append-only by construction: the only write is open(..., "a") + fsync; nothing in the package
-rewrites or truncates a log. Every tick (also the quiet ones), tool call, message and error goes
+Append-only by construction: the only write is an append (atomic.append_bytes: O_APPEND + fsync,
+the file 0600 in 0700 folders: it holds what the user said); nothing in the package rewrites or
+truncates a log. Every tick (also the quiet ones), tool call, message and error goes
 here, so the user can always see what the assistant did and why, and autoDream can learn from it.
 
 Tamper evidence: every entry ends with an HTML comment holding a keyed hash (HMAC-SHA256 with a
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from .atomic import append_bytes
 from .clock import Clock
 
 MARKER = re.compile(r" <!-- ([0-9a-f]{16}) -->$")
@@ -68,18 +70,13 @@ class DailyLog:
         lines += [f"    {line}" for line in rest]
         body = "\n".join(lines)
         with self._mutex:
-            path.parent.mkdir(parents=True, exist_ok=True)
             header = None if path.exists() else f"# {when:%A %d %B %Y}"
             previous = self._heads.get(path)
             if previous is None:
                 previous = self._hash("", header) if header else self._last_hash(path)
             entry_hash = self._hash(previous, body)
-            with open(path, "a", encoding="utf-8") as handle:
-                if header:
-                    handle.write(f"{header}\n\n")
-                handle.write(f"{body} <!-- {entry_hash} -->\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            text = f"{header}\n\n" if header else ""
+            append_bytes(path, f"{text}{body} <!-- {entry_hash} -->\n".encode())
             self._heads[path] = entry_hash
         return path
 

@@ -10,12 +10,13 @@ compaction record; the full history stays in the daily logs.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from .atomic import append_bytes
 
 Message = dict[str, Any]
 
@@ -73,12 +74,7 @@ class Transcript:
         return transcript
 
     def _append(self, record: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_bytes(self.path, json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
 
     def append_turn(self, messages: list[Message], at: str) -> None:
         self._append({"type": "turn", "at": at, "messages": messages})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -103,3 +105,15 @@ async def test_the_engine_warns_at_start_when_yesterdays_log_was_altered(
     [message] = engine.outbox.recent()
     assert "was changed after it was written" in message["text"] and "line 3" in message["text"]
     assert any("log altered" in n.title for n in engine.notifier.sent)
+
+
+def test_a_new_daily_log_is_private(tmp_path: Path, clock: FakeClock) -> None:
+    previous = os.umask(0o022)  # the usual umask: left alone, new files are 0644
+    try:
+        daily = DailyLog(tmp_path / "memory" / "logs", clock)
+        path = daily.append("start", "Kairos started")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    folders = [tmp_path / "memory", tmp_path / "memory" / "logs", path.parent.parent, path.parent]
+    assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in folders] == [oct(0o700)] * 4

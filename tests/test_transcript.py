@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from kairos_desktop.transcript import Transcript, repair
@@ -63,3 +65,16 @@ def test_repair_drops_orphan_tool_results_and_answers_dangling_tool_uses() -> No
     assert fixed[0]["content"] == [{"type": "text", "text": "hi"}]
     assert fixed[2]["content"][0] == {"type": "tool_result", "tool_use_id": "a",
                                       "content": "Woke up."}
+
+
+def test_a_new_transcript_is_private(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the usual umask: left alone, new files are 0644
+    try:
+        transcript = Transcript.open(tmp_path / "home" / "sessions", "s1")
+        transcript.append_turn(_turn(1), "t")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(transcript.path.stat().st_mode) == 0o600
+    assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in (tmp_path / "home",
+                                                          transcript.path.parent)] == \
+        [oct(0o700)] * 2
