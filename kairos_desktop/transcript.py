@@ -5,20 +5,30 @@ Quiet ticks (a tick answered only by Sleep) are never stored, so a day of idling
 context and the prompt prefix stays byte-identical between ticks (the cache keeps hitting).
 When the context grows past its token budget, the oldest turns are folded into a short digest in a
 compaction record; the full history stays in the daily logs.
+
+A crash mid-write can leave a torn last line. Before the next append it is moved to
+`<id>.jsonl.torn` (atomic.repair_torn_tail), so the next record starts on a line of its own; a
+complete record that an older version glued onto a torn line is still found when loading.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import append_bytes
+from .atomic import append_bytes, repair_torn_tail
 
 Message = dict[str, Any]
+log = logging.getLogger(__name__)
+# Where a record starts: json.dumps writes the "type" key first, with these separators.
+RECORD_START = re.compile(r'\{"type": "(?:turn|compaction)"')
 
 SLEEP_RESULT = "Woke up."
 
@@ -58,13 +68,7 @@ class Transcript:
         if not path.exists():
             return transcript
         with open(path, encoding="utf-8") as handle:
-            for raw in handle:
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError:
-                    continue  # a torn last line after a crash: the turn before it is intact
+            for record in _records(handle):
                 if record.get("type") == "turn":
                     transcript.turns.append(Turn(record["messages"], record.get("at", "")))
                 elif record.get("type") == "compaction":
@@ -74,6 +78,10 @@ class Transcript:
         return transcript
 
     def _append(self, record: dict[str, Any]) -> None:
+        torn = repair_torn_tail(self.path)
+        if torn is not None:
+            log.warning("%s: its last line was torn (a crash mid-write); the %d byte(s) were "
+                        "moved to %s", self.path, torn.size, torn.torn_path)
         append_bytes(self.path, json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
 
     def append_turn(self, messages: list[Message], at: str) -> None:
@@ -131,6 +139,31 @@ class Transcript:
         self._append({"type": "compaction", "summary": summary,
                       "kept": [{"at": t.at, "messages": t.messages} for t in self.turns]})
         return True
+
+
+def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The records of a transcript file. A torn line (a crash mid-write) is skipped; when an
+    older version glued a complete record onto one, that record is still read: it is the first
+    record start on the line from which the rest of the line parses."""
+    decoder = json.JSONDecoder()
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+            for start in RECORD_START.finditer(line, 1):
+                try:
+                    found, end = decoder.raw_decode(line, start.start())
+                except json.JSONDecodeError:
+                    continue
+                if end == len(line):
+                    record = found
+                    break
+        if isinstance(record, dict):
+            yield record
 
 
 def digest_turn(turn: Turn) -> str:

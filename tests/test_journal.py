@@ -73,6 +73,36 @@ def test_appending_after_a_restart_continues_the_chain(
     assert restarted.verify(log.path_for(DAY)).entries == 5
 
 
+def test_a_torn_last_entry_is_kept_aside_and_the_next_entry_starts_a_clean_line(
+        log: DailyLog, tmp_path: Path, clock: FakeClock) -> None:
+    path = log.path_for(DAY)
+    torn = "- 09:04:00 **user** remind me to water the pl"
+    with open(path, "a") as handle:  # the crash: the entry cut short mid-write
+        handle.write(torn)
+    restarted = DailyLog(tmp_path / "logs", clock, key=b"k" * 32)
+    clock.advance(60)
+    restarted.append("user", "water the plants at six")
+    check = restarted.verify(path)
+    assert check.intact and check.entries == 6, check
+    *_, repair, entry = path.read_text().splitlines()
+    assert "**repair**" in repair and "2026-11-22.md.torn" in repair
+    assert entry.startswith("- 09:04:00 **user** water the plants at six <!-- ")
+    assert path.with_name("2026-11-22.md.torn").read_text() == torn + "\n"
+
+
+def test_a_torn_entry_of_several_lines_is_kept_aside_whole(
+        log: DailyLog, tmp_path: Path, clock: FakeClock) -> None:
+    path = log.path_for(DAY)
+    torn = "- 09:04:00 **user** the list:\n    milk\n    eggs <!-- 3fa2"
+    with open(path, "a") as handle:
+        handle.write(torn)
+    restarted = DailyLog(tmp_path / "logs", clock, key=b"k" * 32)
+    restarted.append("user", "and bread")
+    assert restarted.verify(path).intact
+    assert path.with_name("2026-11-22.md.torn").read_text() == torn + "\n"
+    assert "    milk" not in path.read_text()
+
+
 def test_a_different_key_cannot_produce_a_valid_chain(log: DailyLog, tmp_path: Path,
                                                       clock: FakeClock) -> None:
     forger = DailyLog(tmp_path / "logs", clock, key=b"x" * 32)

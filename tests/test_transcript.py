@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
+
+import pytest
 
 from kairos_desktop.transcript import Transcript, repair
 
@@ -37,6 +40,32 @@ def test_a_torn_last_line_after_a_crash_is_skipped(tmp_path: Path) -> None:
     with open(transcript.path, "a") as handle:
         handle.write('{"type": "turn", "messages": [')
     assert len(Transcript.open(tmp_path, "s1").turns) == 1
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_turn(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    transcript = Transcript.open(tmp_path, "s1")
+    transcript.append_turn(_turn(1), "t1")
+    torn = '{"type": "turn", "at": "t2", "messages": [{"role": "us'
+    with open(transcript.path, "a") as handle:  # the crash: the record cut short mid-write
+        handle.write(torn)
+    restarted = Transcript.open(tmp_path, "s1")
+    with caplog.at_level(logging.WARNING):
+        restarted.append_turn(_turn(3), "t3")
+    reopened = Transcript.open(tmp_path, "s1")
+    assert [t.at for t in reopened.turns] == ["t1", "t3"]
+    assert (tmp_path / "s1.jsonl.torn").read_text() == torn + "\n"  # kept, not lost
+    assert any("s1.jsonl.torn" in r.getMessage() for r in caplog.records)
+
+
+def test_a_turn_glued_onto_a_torn_line_by_an_older_version_is_still_loaded(
+        tmp_path: Path) -> None:
+    transcript = Transcript.open(tmp_path, "s1")
+    transcript.append_turn(_turn(1), "t1")
+    transcript.append_turn(_turn(2), "t2")
+    first, second = transcript.path.read_text().splitlines()
+    transcript.path.write_text(first + "\n" + second[:80] + second + "\n")
+    assert [t.at for t in Transcript.open(tmp_path, "s1").turns] == ["t1", "t2"]
 
 
 def test_a_weeks_worth_of_turns_stays_within_the_context_budget(tmp_path: Path) -> None:
