@@ -205,9 +205,8 @@ class ControlClient:
         self.request("POST", f"/api/messages/{_quote(message_id)}/read")
 
     def update_settings(self, changes: JSON) -> JSON:
-        # NOTE: answers {"settings": {...}} (what PATCH /api/settings says), where HomeApp
-        # returns the settings themselves: tests/control/test_server.py relies on this shape.
-        return self.request("PATCH", "/api/settings", changes)
+        answer: JSON = self.request("PATCH", "/api/settings", changes)["settings"]
+        return answer
 
     def undo_dream(self) -> str:
         return str(self.request("POST", "/api/dream/undo")["undone"])

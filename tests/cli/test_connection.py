@@ -140,8 +140,6 @@ def test_reads_and_actions_answer_alike(both: tuple[Any, Any]) -> None:
                 call(side)
 
 
-@pytest.mark.xfail(strict=True, reason="ControlClient.update_settings still answers "
-                   "{'settings': {...}}: tests/control/test_server.py relies on that shape")
 def test_update_settings_answers_the_settings_themselves(both: tuple[Any, Any]) -> None:
     client, offline = both
     changes = {"dreamMinHours": 12}

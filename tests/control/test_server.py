@@ -81,7 +81,7 @@ async def test_a_bad_setting_over_the_api_names_the_key(running) -> None:
     with pytest.raises(ControlAPIError, match="unknown setting 'nope'"):
         await _in_thread(client.update_settings, {"nope": 1})
     result = await _in_thread(client.update_settings, {"assistantName": "Ada"})
-    assert result["settings"]["assistantName"] == "Ada"
+    assert result["assistantName"] == "Ada"
     assert running.settings.assistant_name == "Ada"
 
 
