@@ -17,6 +17,7 @@ MAX_TEXT = 600  # characters in one summary
 NAMES_PER_KIND = 5  # names listed per kind before "and N more"
 MAX_NAME = 60  # a longer name keeps its end (the file name), prefixed with "…"
 
+
 @dataclass
 class FolderBatch:
     """What changed in one folder since its last summary, each file counted once.
