@@ -19,7 +19,7 @@ import { closeEvents, connectEvents, on } from "./events.js";
 import { refreshRelativeTimes } from "./format.js";
 import { loadInbox, onFile, setInboxRead } from "./inbox.js";
 import { loadMemory } from "./memory.js";
-import { applySettings, loadSettings, renderProblems, saveSettings, wireSettings } from "./settings.js";
+import { applySettings, ensureForm, loadSettings, renderProblems, saveSettings, wireSettings } from "./settings.js";
 import { state } from "./state.js";
 import { applyStatus, renderStatus, wireStatus } from "./status.js";
 import { loadTasks, refreshTasks, wireTasks } from "./tasks.js";
@@ -118,7 +118,7 @@ async function boot() {
   try {
     connectEvents(resync);
     const [st, se] = await Promise.all([api("/api/status"), api("/api/settings"), loadApprovals(),
-      loadInbox().catch(reportError)]);
+      loadInbox().catch(reportError), ensureForm().catch(reportError)]);
     if (st.ok) applyStatus(st.data);
     if (se.ok) {
       applySettings(se.data.settings);
