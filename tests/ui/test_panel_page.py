@@ -201,6 +201,126 @@ def test_unsaved_settings_survive_switching_views(panel: Panel) -> None:
     expect(page.get_by_test_id("settings-dirty")).to_be_visible()
 
 
+
+# -- the settings form follows the settings' JSON Schema ---------------------------------------
+
+
+def _served_schema(panel: Panel) -> dict[str, Any]:
+    """What GET /api/settings/schema gives the page."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{panel.app.port}/api/settings/schema",
+        headers={"X-Kairos-Token": panel.app.token})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.load(response))
+
+
+def _open_more_settings(page: Any) -> None:
+    page.get_by_test_id("settings-more").locator("summary").click()
+
+
+def test_every_setting_in_the_schema_has_a_field_or_is_named_as_set_elsewhere(
+        panel: Panel) -> None:
+    properties = _served_schema(panel)["properties"]
+    page = panel.open("settings")
+    _open_more_settings(page)
+    fields = page.locator("[data-setting]")
+    expect(fields.first).to_be_visible()
+    rendered = fields.evaluate_all("els => els.map(el => el.dataset.setting)")
+    note = page.get_by_test_id("settings-elsewhere")
+    elsewhere = (note.get_attribute("data-keys") or "").split()
+    assert sorted(rendered + elsewhere) == sorted(properties)
+    for key in rendered:
+        expect(page.locator(f'[data-setting="{key}"]')).to_be_visible()
+    # Only settings made of objects (no field can edit them) are left to settings.json.
+    assert elsewhere and all(properties[k].get("type") == "object" or "$ref" in json.dumps(
+        properties[k].get("items", {})) for k in elsewhere)
+    expect(note).to_contain_text("settings.json")
+    options = page.get_by_test_id("setting-defaultView").locator("option")
+    assert options.evaluate_all("els => els.map(o => o.value)") \
+        == properties["defaultView"]["enum"]
+
+
+def test_a_number_past_its_schema_bound_is_refused_in_the_page_in_words(panel: Panel) -> None:
+    properties = _served_schema(panel)["properties"]
+    most = properties["maxToolIterations"]["maximum"]
+    least_ms = properties["minSleepDurationMs"]["minimum"]
+    before = panel.app.home.settings_file.read_bytes()
+    page = panel.open("settings")
+    patches = _patches(page)
+    _open_more_settings(page)
+    iterations = page.get_by_test_id("setting-maxToolIterations")
+    expect(iterations).to_have_attribute("max", str(most))
+    iterations.fill(str(most + 1))
+    page.get_by_test_id("setting-minSleepDurationMs").fill(str(least_ms / 1000 / 2))  # seconds
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("error-maxToolIterations")).to_have_text(f"At most {most:,} calls.")
+    seconds = least_ms // 1000
+    expect(page.get_by_test_id("error-minSleepDurationMs")).to_have_text(
+        f"At least {seconds:,} second{'' if seconds == 1 else 's'}.")
+    expect(page.get_by_test_id("setting-minSleepDurationMs")).to_be_focused()
+    expect(iterations).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_test_id("settings-saved")).to_be_hidden()
+    assert patches == []
+    assert panel.app.home.settings_file.read_bytes() == before
+
+
+def test_the_page_takes_its_bounds_from_the_schema_it_is_served(panel: Panel) -> None:
+    """Served a schema with narrower bounds than the engine's, the page holds to those: the
+    bounds are not written into the page."""
+    def narrower(route: Any) -> None:
+        response = route.fetch()
+        schema = response.json()
+        schema["properties"]["maxToolIterations"]["maximum"] = 50
+        schema["properties"]["assistantName"]["maxLength"] = 8
+        route.fulfill(response=response, json=schema)
+
+    panel.context.route("**/api/settings/schema", narrower)
+    page = panel.open("settings")
+    patches = _patches(page)
+    expect(page.get_by_test_id("setting-assistantName")).to_have_attribute("maxlength", "8")
+    _open_more_settings(page)
+    iterations = page.get_by_test_id("setting-maxToolIterations")
+    iterations.fill("60")  # the engine itself would take up to 200
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("error-maxToolIterations")).to_have_text("At most 50 calls.")
+    assert patches == []
+    iterations.fill("50")
+    expect(page.get_by_test_id("error-maxToolIterations")).to_be_hidden()
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("settings-saved")).to_have_text("Saved")
+    assert json.loads(panel.app.home.settings_file.read_text())["maxToolIterations"] == 50
+
+
+def test_a_time_zone_the_engine_does_not_know_is_refused_under_its_field(panel: Panel) -> None:
+    before = panel.app.home.settings_file.read_bytes()
+    page = panel.open("settings")
+    _open_more_settings(page)
+    zone = page.get_by_test_id("setting-timeZone")
+    zone.fill("Mars/Olympus_Mons")
+    page.get_by_test_id("settings-save").click()
+    error = page.get_by_test_id("error-timeZone")
+    expect(error).to_contain_text("time zone")
+    expect(zone).to_have_attribute("aria-invalid", "true")
+    expect(zone).to_be_focused()
+    assert panel.app.home.settings_file.read_bytes() == before
+
+
+def test_sleeping_until_something_arrives_is_saved_and_unticking_offers_the_default(
+        panel: Panel) -> None:
+    default_ms = _served_schema(panel)["properties"]["maxSleepDurationMs"]["default"]
+    page = panel.open("settings")
+    until = page.get_by_test_id("setting-maxSleepUntilArrival")
+    minutes = page.get_by_test_id("setting-maxSleepDurationMs")
+    until.check()
+    expect(minutes).to_be_disabled()
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("settings-saved")).to_have_text("Saved")
+    assert json.loads(panel.app.home.settings_file.read_text())["maxSleepDurationMs"] == -1
+    expect(minutes).to_have_value("")
+    until.uncheck()
+    expect(minutes).to_be_enabled()
+    expect(minutes).to_have_value(f"{default_ms / 60000:g}")
+
 # -- chat -------------------------------------------------------------------------------------
 
 
