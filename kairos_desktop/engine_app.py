@@ -40,6 +40,7 @@ class LiveEngine(Protocol):
     status_extra: dict[str, Callable[[], Any]]
     heartbeat: Any
     dream: Any
+    sources: list[Any]
     channels: Any
     approvals: Any
     subscriptions: Any
@@ -91,7 +92,8 @@ class EngineApp(HomeApp):
         engine = self._engine
         data = engine.status.to_dict()
         data["dream"] = engine.dream.state.to_dict()
-        data["channels"] = engine.channels.status()
+        for source in engine.sources:
+            data[source.name] = source.status()
         upcoming = engine.services.scheduler.next_due()
         data["nextTask"] = ({"id": upcoming[1].id, "dueAt": upcoming[1].next_due_at,
                              "prompt": upcoming[1].prompt[:120]} if upcoming else None)

@@ -33,12 +33,16 @@ from .keys import KeyInfo, Source, check_key_format
 from .model import ModelClient
 from .paths import FolderPolicy
 from .settings import Settings, load_settings
-from .sources.channels import ChannelManager
-from .sources.folders import FolderWatcher
-from .sources.github import PRSubscriptions, resolve_token
+from .sources import (
+    ChannelManager,
+    FolderWatcher,
+    PRSubscriptions,
+    SourceContext,
+    build_sources,
+    find_source,
+)
 from .status import EngineStatus
 from .tools import ToolRegistry, core_tools
-from .tools.base import ToolProvider
 from .tools.commands import run_command_provider
 from .transcript import Transcript, latest_session_id, new_session_id
 
@@ -100,7 +104,8 @@ class Engine:
         """The one way a settings change reaches the live services."""
         settings = self.settings
         self.status.model = settings.model
-        self.folders.update(settings.watched_folders, settings.folder_debounce_seconds)
+        for source in self.sources:
+            source.apply_settings(settings)
         self.heartbeat.wake_now()  # new sleep bounds or model apply from the next tick
 
     # The home's services, by name (tests and the engine's parts read them).
@@ -192,23 +197,23 @@ class Engine:
             bus=self.bus, usage=svc.usage, policy=self.policy,
             user_present=self._user_present)
         svc.scheduler.on_dream = self._nightly_dream
-        self.channels = ChannelManager(
-            settings=settings, put=svc.queue.put, clock=self.clock, daily_log=svc.daily_log,
-            notify_user=lambda text: self.deliveries.message(text, "system"))
-        self.tools.add_provider(ToolProvider(self.channels.tool_definitions,
-                                             self.channels.call_tool))
+        self.sources = build_sources(SourceContext(
+            clock=self.clock, put=svc.queue.put, daily_log=svc.daily_log, store=svc.store,
+            notify_user=lambda text: self.deliveries.message(text, "system"),
+            exclude=(self.home.root,),  # the home changes on every tick: never report it
+            blocking_timeout=KEYRING_TIMEOUT_S), self.settings)
+        for each in self.sources:
+            for provider in each.tools():
+                self.tools.add_provider(provider)
+        # Typed handles, for the loop's PR tools, the status and the tests.
+        self.channels = find_source(self.sources, ChannelManager)
+        self.subscriptions = find_source(self.sources, PRSubscriptions)
+        self.folders = find_source(self.sources, FolderWatcher)
         self.approvals = Approvals(clock=self.clock, daily_log=svc.daily_log, bus=self.bus,
                                    notify=self.deliveries.notify, settings=settings)
         self.tools.add_provider(run_command_provider(
             approvals=self.approvals, settings=settings, workspace=self.home.workspace_dir,
             daily_log=svc.daily_log))
-        self.folders = FolderWatcher(
-            folders=self.settings.watched_folders, put=svc.queue.put, clock=self.clock,
-            debounce_seconds=self.settings.folder_debounce_seconds, daily_log=svc.daily_log,
-            exclude=[self.home.root])  # the home changes on every tick: never report it
-        self.subscriptions = PRSubscriptions(
-            store=svc.store, put=svc.queue.put, clock=self.clock, settings=settings,
-            token=resolve_token(keyring=False), daily_log=svc.daily_log)
         self.status.session_id = session_id
         self.status.model = self.settings.model
         self.heartbeat = AssistantLoop(
@@ -246,13 +251,9 @@ class Engine:
         scan = running.create_task(self.dream.scan_loop(), name="kairos-dream-scan")
         stack.push_async_callback(_finish, scan)
         stack.push_async_callback(self.dream.stop)
-        github = running.create_task(self._github_token_then_poll(), name="kairos-github-start")
-        stack.push_async_callback(self.subscriptions.stop)
-        stack.push_async_callback(_cancel, github)
-        await self.channels.start()
-        stack.push_async_callback(self.channels.stop)
-        await self.folders.start()
-        stack.push_async_callback(self.folders.stop)
+        for source in self.sources:
+            await source.start()
+            stack.push_async_callback(source.stop)
         stack.callback(self.approvals.cancel_all, "the app is stopping")
 
     async def stop(self, *, grace: float = 5.0) -> None:
@@ -303,11 +304,6 @@ class Engine:
             if self._model is None:
                 self.daily_log.append("start", "no API key: no model calls will be made")
         await self.heartbeat.run()
-
-    async def _github_token_then_poll(self) -> None:
-        if self.subscriptions.token is None:
-            self.subscriptions.token = await self._from_keyring(resolve_token, "GitHub token")
-        await self.subscriptions.start()
 
     def _user_present(self) -> bool:
         return bool(self.heartbeat.present())
