@@ -30,8 +30,11 @@ _CHUNK = 64 * 1024
 _BINARY = getattr(os, "O_BINARY", 0)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write `data` to `path` through a temp file in the same folder, fsync, then os.replace."""
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None,
+                       sync_dir: bool = True) -> None:
+    """Write `data` to `path` through a temp file in the same folder, fsync, then os.replace.
+    `sync_dir=False` skips flushing the folder: after a power cut the file may then be the old
+    one (never a torn one), for callers that tolerate a file one write behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -47,7 +50,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
