@@ -15,8 +15,9 @@ import pytest
 from kairos_desktop.control.client import ControlClient
 from kairos_desktop.errors import NotRunningError
 from kairos_desktop.home import Home
-from tests.cli.harness import Cli, eventually, sleep_or_answer
+from tests.cli.harness import Cli, sleep_or_answer
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.waiting import wait_until
 
 KAIROS = [sys.executable, "-m", "kairos_desktop.cli"]
 Start = Callable[..., subprocess.Popen[str]]
@@ -44,7 +45,7 @@ def wait_sleeping(home: Home, turns: int = 1) -> ControlClient:
         except NotRunningError:
             return None
         return client if status["state"] == "sleeping" and status["turns"] >= turns else None
-    return eventually(ready, timeout=30, what="kairos run to come up and go to sleep")
+    return wait_until(ready, timeout=30, what="kairos run to come up and go to sleep")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import contextlib
 import io
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from kairos_desktop.home import Home
 from kairos_desktop.runtime import Engine
 from tests.conftest import wait_for
 from tests.fakes.anthropic_server import RecordedRequest, tool_use
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -35,16 +35,6 @@ def sleep_or_answer(request: RecordedRequest) -> Any:
         return tool_use("SendUserMessage", {"message": f"you said: {said.strip()}",
                                             "status": "normal"})
     return tool_use("Sleep", {"seconds": 3000})
-
-
-def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `check` (what another process or thread does) until it returns a truthy value."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-    return value
 
 
 @dataclass
@@ -133,7 +123,7 @@ class RunCommand:
             with contextlib.suppress(Exception):
                 return ControlClient.for_home(self.cli.home)
             return None
-        return eventually(up, what="kairos run's control API")
+        return wait_until(up, what="kairos run's control API")
 
     def stop(self, timeout: float = 20.0) -> Result:
         """Ask the app to stop through its control API, as the tray's Quit does."""

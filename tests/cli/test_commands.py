@@ -10,9 +10,10 @@ import urllib.request
 import pytest
 
 from kairos_desktop.home import Home
-from tests.cli.harness import Cli, RunningApp, StartApp, eventually
+from tests.cli.harness import Cli, RunningApp, StartApp
 from tests.conftest import write_settings
 from tests.fakes.anthropic_server import FakeAnthropic, tool_use
+from tests.waiting import wait_until
 
 # -- status and send -------------------------------------------------------------------------
 
@@ -42,7 +43,7 @@ def test_send_with_nothing_running_is_queued_and_delivered_at_the_next_start(
     assert json.loads(cli("status", "--json").out)["queued"] == 1
     run = run_command()
     client = run.client()
-    eventually(lambda: client.messages(), what="the answer")
+    wait_until(lambda: client.messages(), what="the answer")
     result = run.stop()
     assert result.code == 0, result.err
     assert "while you were out" in fake.history[0].last_user_text
@@ -98,7 +99,7 @@ def test_without_a_key_the_app_runs_and_says_what_it_needs(
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     run = run_command()
     client = run.client()
-    eventually(lambda: client.messages(), what="the app's answer")
+    wait_until(lambda: client.messages(), what="the app's answer")
     result = run.stop()
     assert result.code == 0
     assert "no Anthropic API key" in result.err

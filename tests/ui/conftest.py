@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from kairos_desktop.errors import NotRunningError
 from kairos_desktop.home import Home
 from tests.conftest import write_settings
 from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, Reply, tool_use
+from tests.waiting import wait_until
 
 try:
     from playwright.sync_api import expect
@@ -83,16 +83,6 @@ def tool_results(fake: FakeAnthropic) -> list[str]:
                     if text not in seen:
                         seen.append(text)
     return seen
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """For conditions outside the page (files, the fake's records): check, then sleep briefly."""
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-    return result
 
 
 @dataclass
@@ -164,19 +154,16 @@ def app(fake: FakeAnthropic, home: Home, settings: dict[str, Any]) -> Iterator[R
 
 
 def _wait_sleeping(running: RunningApp, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def asleep() -> bool:
         if running.process.poll() is not None:
             _, err = running.process.communicate()
             raise AssertionError(f"kairos run exited with {running.process.returncode}: {err}")
         try:
-            if running.client.status()["state"] == "sleeping":
-                return
+            return bool(running.client.status()["state"] == "sleeping")
         except NotRunningError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("kairos run did not come up and go to sleep in time")
-        time.sleep(0.05)
+            return False
+
+    wait_until(asleep, timeout, "kairos run to come up and go to sleep")
 
 
 @dataclass
