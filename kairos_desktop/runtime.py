@@ -22,16 +22,23 @@ from .agent.loop import AssistantLoop
 from .approvals import Approvals
 from .clock import Clock, SystemClock, local_zone
 from .delivery.deliveries import Deliveries
+from .delivery.inbox import Inbox
 from .delivery.notifier import ConsoleNotifier, Notifier
+from .delivery.outbox import Outbox
 from .delivery.policy import NotificationPolicy
 from .engine_app import EngineApp
 from .errors import ApiKeyError
 from .events import EventBus
 from .home import Home, HomeLock
 from .homeapp import HomeServices, SettingsState
-from .keys import KeyInfo, Source, check_key_format
+from .journal import DailyLog
+from .keys import KeyInfo, check_key_format
+from .keys import Source as KeySource
+from .memory.files import MemoryFiles
 from .model import ModelClient
 from .paths import FolderPolicy
+from .queue import InboundQueue
+from .scheduler.runtime import Scheduler
 from .settings import Settings, load_settings
 from .sources import (
     ChannelManager,
@@ -41,10 +48,13 @@ from .sources import (
     build_sources,
     find_source,
 )
+from .sources import Source as EventSource
 from .status import EngineStatus
+from .store import Store
 from .tools import ToolRegistry, core_tools
 from .tools.commands import run_command_provider
 from .transcript import Transcript, latest_session_id, new_session_id
+from .usage import UsageLedger
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,20 @@ T = TypeVar("T")
 
 class Engine:
     """One home's running assistant. Use `engine.app` for everything a user does."""
+
+    # Built by _build() when the engine starts (none exists before start()).
+    services: HomeServices
+    notifications: NotificationPolicy
+    deliveries: Deliveries
+    transcript: Transcript
+    tools: ToolRegistry
+    dream: AutoDream
+    sources: list[EventSource]
+    channels: ChannelManager
+    subscriptions: PRSubscriptions
+    folders: FolderWatcher
+    approvals: Approvals
+    heartbeat: AssistantLoop
 
     def __init__(self, home: Home | Path | str | None = None, *, clock: Clock | None = None,
                  notifier: Notifier | None = None, api_key: str | None = None,
@@ -110,35 +134,35 @@ class Engine:
 
     # The home's services, by name (tests and the engine's parts read them).
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.services.store
 
     @property
-    def queue(self) -> Any:
+    def queue(self) -> InboundQueue:
         return self.services.queue
 
     @property
-    def usage(self) -> Any:
+    def usage(self) -> UsageLedger:
         return self.services.usage
 
     @property
-    def outbox(self) -> Any:
+    def outbox(self) -> Outbox:
         return self.services.outbox
 
     @property
-    def inbox(self) -> Any:
+    def inbox(self) -> Inbox:
         return self.services.inbox
 
     @property
-    def scheduler(self) -> Any:
+    def scheduler(self) -> Scheduler:
         return self.services.scheduler
 
     @property
-    def memory(self) -> Any:
+    def memory(self) -> MemoryFiles:
         return self.services.memory
 
     @property
-    def daily_log(self) -> Any:
+    def daily_log(self) -> DailyLog:
         return self.services.daily_log
 
     # -- life cycle --------------------------------------------------------------------------
@@ -391,7 +415,7 @@ class Engine:
         self.daily_log.append("settings", "stored API key removed")
         return self._key_info
 
-    def _use_key(self, api_key: str | None, source: Source | None) -> None:
+    def _use_key(self, api_key: str | None, source: KeySource | None) -> None:
         # A turn in flight keeps the client it started with; the next call uses the new one.
         self._key_info = KeyInfo.of(api_key, source)
         self._model = self._model_client(api_key)
