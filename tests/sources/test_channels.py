@@ -22,6 +22,7 @@ from kairos_desktop.journal import DailyLog
 from kairos_desktop.queue import InboundItem
 from kairos_desktop.settings import ChannelServer, Settings
 from kairos_desktop.sources.channels import ChannelManager
+from tests.waiting import until
 
 SERVER = Path(__file__).with_name("channel_server.py")
 
@@ -61,8 +62,9 @@ async def make_harness(clock: FakeClock, tmp_path: Path) -> AsyncIterator[Factor
         async def notify_user(message: str) -> None:
             told.append(message)
 
-        manager = ChannelManager(settings=lambda: settings, put=items.append, clock=clock,
-                                 daily_log=daily_log, notify_user=notify_user)
+        manager = ChannelManager(put=items.append, clock=clock, daily_log=daily_log,
+                                 notify_user=notify_user)
+        manager.apply_settings(settings)
         managers.append(manager)
         await manager.start()
         return Harness(manager, clock, daily_log, items, told)
@@ -70,15 +72,6 @@ async def make_harness(clock: FakeClock, tmp_path: Path) -> AsyncIterator[Factor
     yield build
     for manager in managers:
         await manager.stop()
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    """Poll (real time) until `predicate()` holds: the servers are real processes."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def state(h: Harness, name: str) -> str:
@@ -154,7 +147,8 @@ async def test_nothing_starts_while_channels_are_disabled(
         make_harness: Factory, tmp_path: Path) -> None:
     marker = tmp_path / "started"
     h = await make_harness({"chat": server({"CHANNEL_MARKER_FILE": str(marker)})}, enabled=False)
-    await asyncio.sleep(0.3)
+    # Servers are spawned only by supervisor tasks that start() creates: with none, none runs.
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("channel:")]
     assert not marker.exists()
     assert h.manager.status() == {} and h.manager.tool_definitions() == []
 
@@ -173,8 +167,8 @@ async def test_a_flood_is_rate_limited_and_the_surplus_summarised_when_the_minut
 
     await until(lambda: 60.0 in clock.deadlines, "the end-of-minute summary to be scheduled")
     clock.advance(59.0)
-    await asyncio.sleep(0.05)
-    assert len(h.items) == 10  # not before the minute ends
+    # Not before the minute ends: the summary still waits on its 60 s deadline.
+    assert clock.deadlines == [60.0] and len(h.items) == 10
     clock.advance(1.0)
     await until(lambda: len(h.items) == 11, "the summary item")
 

@@ -22,7 +22,7 @@ import pytest
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.journal import DailyLog
 from kairos_desktop.queue import InboundItem, InboundQueue
-from kairos_desktop.settings import WatchedFolder
+from kairos_desktop.settings import Settings, WatchedFolder
 from kairos_desktop.sources.folders import (
     FolderBatch,
     FolderSpec,
@@ -32,6 +32,7 @@ from kairos_desktop.sources.folders import (
     summarize,
 )
 from kairos_desktop.store import Store
+from tests.waiting import until
 
 DEBOUNCE = 2.0
 _markers = itertools.count()
@@ -51,9 +52,9 @@ class Harness:
         self.seen: list[tuple[str, str]] = []
         self._put_arrived = asyncio.Event()
         self._recorded = asyncio.Event()
-        self.watcher = FolderWatcher(folders=folders, put=self._put, clock=clock,
-                                     debounce_seconds=DEBOUNCE, daily_log=daily_log,
+        self.watcher = FolderWatcher(put=self._put, clock=clock, daily_log=daily_log,
                                      exclude=exclude)
+        self.watcher.apply_settings(settings_for(folders))
         self.watcher.on_record = self._on_record
 
     def _put(self, item: InboundItem) -> None:
@@ -115,6 +116,10 @@ async def harness(tmp_path: Path, clock: FakeClock,
         await h.watcher.stop()
 
 
+def settings_for(folders: list[WatchedFolder]) -> Settings:
+    return Settings(watched_folders=folders, folder_debounce_seconds=DEBOUNCE)
+
+
 def folder(path: Path, **options: object) -> WatchedFolder:
     path.mkdir(parents=True, exist_ok=True)
     return WatchedFolder(path=str(path), **options)  # type: ignore[arg-type]
@@ -160,16 +165,12 @@ async def test_each_new_change_restarts_the_debounce(
     (notes / "b.md").write_text("b")
     await h.settle(notes)
     h.clock.advance(1.5)  # 3.0 s after a.md, 1.5 s after b.md: still not quiet
-    for _ in range(50):  # let the debounce re-arm on b.md's time (a few loop turns)
-        if h.clock.deadlines == [3.5]:
-            break
-        await asyncio.sleep(0)
-    assert h.clock.deadlines == [3.5] and h.items == []
+    # The debounce re-arms on b.md's time (a few loop turns).
+    await until(lambda: h.clock.deadlines == [3.5], "the debounce to re-arm at 3.5 s", 3.0)
+    assert h.items == []
 
     h.clock.advance(0.5)
-    async with asyncio.timeout(3.0):
-        while not h.items:
-            await asyncio.sleep(0.01)
+    await until(lambda: h.items, "the summary", 3.0)
     assert [i.meta["new"] for i in h.items] == [2]
 
 
@@ -257,14 +258,14 @@ async def test_a_missing_folder_is_skipped_with_a_clear_warning(
     assert item.meta["new"] == 1
 
 
-async def test_update_watches_a_folder_added_at_runtime_and_drops_a_removed_one(
+async def test_new_settings_watch_a_folder_added_at_runtime_and_drop_a_removed_one(
         tmp_path: Path, harness: Callable[..., Harness]) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     h = harness(folder(first))
     await h.watcher.start()
     assert h.watcher.watching == [display_path(first)]
 
-    h.watcher.update([folder(second, wake=True)], DEBOUNCE)
+    h.watcher.apply_settings(settings_for([folder(second, wake=True)]))
     assert h.watcher.watching == [display_path(second)]
     (first / "unwatched.md").write_text("not reported")
     (second / "added.md").write_text("reported")

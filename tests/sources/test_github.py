@@ -83,8 +83,9 @@ async def make_subs(store: Store, queue: InboundQueue, clock: SignallingClock,
     def build(*, token: str | None = TOKEN, api_url: str | None = None) -> PRSubscriptions:
         settings = Settings(github_api_url=api_url or github.base_url,
                             github_poll_min_seconds=60, github_poll_max_seconds=900)
-        subs = PRSubscriptions(store=store, put=queue.put, clock=clock,
-                               settings=lambda: settings, token=token, daily_log=daily_log)
+        subs = PRSubscriptions(store=store, put=queue.put, clock=clock, token=token,
+                               daily_log=daily_log)
+        subs.apply_settings(settings)
         made.append(subs)
         return subs
 

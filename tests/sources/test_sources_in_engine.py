@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 from kairos_desktop.clock import FakeClock
 from tests.conftest import EngineFactory, wait_sleeping, write_settings
 from tests.fakes.anthropic_server import FakeAnthropic, tool_use
+from tests.waiting import until
 
 CHANNEL_SERVER = Path(__file__).with_name("channel_server.py")
 
@@ -26,10 +26,9 @@ async def test_a_folder_set_to_wake_wakes_the_loop_with_one_summary(
     await wait_sleeping(engine, 1)
     for i in range(12):
         (notes / f"idea-{i}.md").write_text("x")
-    async with asyncio.timeout(5):  # the raw events come from watchdog's thread
-        while not engine.folders.pending:
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)  # let the burst finish arriving
+    # The raw events come from watchdog's thread: wait until the whole burst has arrived.
+    await until(lambda: [p["changed"] for p in engine.folders.pending.values()] == [12],
+                "the 12 changes to be recorded", 5)
     clock.advance(2)
     request = await fake.await_requests(2)
     assert '<external source="folder:' in request.last_user_text

@@ -48,20 +48,15 @@ MODEL_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 class ChannelManager(Source):
     """Starts the allowed channel servers, turns their events into inbound items, routes the
-    model's calls to their tools, and restarts them when they die.
-
-    Settings come through apply_settings() (`settings`, a callable read when needed, is the
-    older way, kept for direct construction)."""
+    model's calls to their tools, and restarts them when they die. Settings come through
+    apply_settings() only."""
 
     name = "channels"
 
     def __init__(self, *, put: Callable[[InboundItem], Any], clock: Clock,
-                 settings: Settings | Callable[[], Settings] | None = None,
                  daily_log: DailyLog | None = None,
                  notify_user: Callable[[str], Awaitable[Any]] | None = None) -> None:
-        self._current = settings if isinstance(settings, Settings) else Settings()
-        self._live: Callable[[], Settings] | None = (
-            None if settings is None or isinstance(settings, Settings) else settings)
+        self._settings = Settings()
         self._put = put
         self._clock = clock
         self._daily_log = daily_log
@@ -75,11 +70,10 @@ class ChannelManager(Source):
     @property
     def settings(self) -> Settings:
         """The settings in force (the last apply_settings())."""
-        return self._live() if self._live is not None else self._current
+        return self._settings
 
     def apply_settings(self, settings: Settings) -> None:
-        self._live = None
-        self._current = settings
+        self._settings = settings
 
     # ----------------------------------------------------------------------------- lifecycle
 

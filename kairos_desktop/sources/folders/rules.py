@@ -95,8 +95,8 @@ def display_path(path: Path) -> str:
 
 @dataclass(frozen=True)
 class FolderSpec:
-    """One watched folder as the watchdog thread sees it. Immutable: update() swaps in a new one,
-    so the handler thread never reads a half-changed spec."""
+    """One watched folder as the watchdog thread sees it. Immutable: apply_settings() swaps in
+    a new one, so the handler thread never reads a half-changed spec."""
 
     key: str  # the resolved absolute path: what is watched, and the folder's identity
     display: str  # the configured path with "~" for home (symlinks not resolved)

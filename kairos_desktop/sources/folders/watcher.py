@@ -64,7 +64,7 @@ class _Handler(FileSystemEventHandler):
 
     def __init__(self, spec: FolderSpec,
                  deliver: Callable[[_Handler, list[Change]], None]) -> None:
-        self.spec = spec  # replaced whole by update(); read once per event
+        self.spec = spec  # replaced whole by apply_settings(); read once per event
         self._deliver = deliver
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -87,8 +87,7 @@ class _Watch:
 class FolderWatcher(Source):
     """Watches the configured folders and queues one summary per folder per quiet burst.
 
-    Settings come through apply_settings() (watchedFolders, folderDebounceSeconds); `folders`
-    and `debounce_seconds` here, and update(), are the older way, kept for direct construction.
+    Settings come through apply_settings() only (watchedFolders, folderDebounceSeconds).
     start(), stop(), apply_settings() and everything that touches batches run on the engine's
     loop thread; only _deliver runs on watchdog's thread, and it only appends to the inbox.
     """
@@ -96,15 +95,12 @@ class FolderWatcher(Source):
     name = "folders"
 
     def __init__(self, *, put: Callable[[InboundItem], object], clock: Clock,
-                 folders: list[WatchedFolder] | None = None,
-                 debounce_seconds: float | None = None, daily_log: DailyLog | None = None,
-                 exclude: Sequence[Path | str] = ()) -> None:
+                 daily_log: DailyLog | None = None, exclude: Sequence[Path | str] = ()) -> None:
         defaults = Settings()
-        self._folders = list(folders if folders is not None else defaults.watched_folders)
+        self._folders: list[WatchedFolder] = list(defaults.watched_folders)
         self._put = put
         self._clock = clock
-        self._debounce = max(0.0, defaults.folder_debounce_seconds if debounce_seconds is None
-                             else debounce_seconds)
+        self._debounce = defaults.folder_debounce_seconds
         self._log = daily_log
         # Never report the assistant's own writes (its daily log, its store): in a watched folder
         # they would summarise themselves forever, one item per debounce. Resolved at start().
@@ -121,7 +117,7 @@ class FolderWatcher(Source):
         # Folders warned about (key -> why), warned again only once fixed; shown in status().
         self._problems: dict[str, str] = {}
         self._error: str | None = None  # why nothing at all can be watched
-        self._stirred = asyncio.Event()  # set by every recorded change and by update()
+        self._stirred = asyncio.Event()  # set by every recorded change and by apply_settings()
         self._inbox: list[tuple[_Handler, list[Change]]] = []  # guarded by _inbox_lock
         self._inbox_lock = threading.Lock()
         self._drain_scheduled = False  # guarded by _inbox_lock: one loop callback per burst
@@ -174,15 +170,12 @@ class FolderWatcher(Source):
             self._emit(key)
 
     def apply_settings(self, settings: Settings) -> None:
-        """watchedFolders and folderDebounceSeconds, applied at once while running."""
-        self.update(settings.watched_folders, settings.folder_debounce_seconds)
-
-    def update(self, folders: list[WatchedFolder], debounce_seconds: float) -> None:
-        """Settings changed: watch new folders, drop removed ones (and their unsent changes),
-        apply new ignore / wake values in place. Call on the loop thread. Watching a new folder
-        walks its tree here (one watch per directory on Linux)."""
-        self._folders = list(folders)
-        self._debounce = max(0.0, debounce_seconds)
+        """watchedFolders and folderDebounceSeconds, applied at once while running: new folders
+        are watched, removed ones dropped (with their unsent changes), new ignore / wake values
+        applied in place. Watching a new folder walks its tree here (one watch per directory
+        on Linux)."""
+        self._folders = list(settings.watched_folders)
+        self._debounce = max(0.0, settings.folder_debounce_seconds)
         if self._running:
             self._reconcile()
             self._stirred.set()  # the debounce may now be due sooner or later
@@ -288,7 +281,7 @@ class FolderWatcher(Source):
         key = handler.spec.key
         current = self._active.get(key)
         if current is None or current.handler is not handler:
-            return  # from a watch removed since (update() or stop())
+            return  # from a watch removed since (apply_settings() or stop())
         now = self._clock.monotonic()
         for kind, name, dest in changes:
             if kind == "gone":

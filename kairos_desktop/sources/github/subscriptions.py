@@ -79,9 +79,8 @@ class _Schedule:
 class PRSubscriptions(Source):
     """Subscriptions to pull requests, polled by one coroutine on the running loop.
 
-    `put` queues an item (InboundQueue.put). Settings come through apply_settings() and are read
-    on every poll, so interval and URL changes apply without a restart (`settings`, a callable
-    read on every poll, is the older way, kept for direct construction).
+    `put` queues an item (InboundQueue.put). Settings come through apply_settings() only and are
+    read on every poll, so interval and URL changes apply without a restart.
     subscribe/unsubscribe may be called from any thread.
 
     The token: `token` when given; else, with a `token_provider` (resolve_token), it is read at
@@ -91,16 +90,13 @@ class PRSubscriptions(Source):
     name = "github"
 
     def __init__(self, *, store: Store, put: Callable[[InboundItem], Any], clock: Clock,
-                 settings: Settings | Callable[[], Settings] | None = None,
                  token: str | None = None, daily_log: DailyLog | None = None,
                  token_provider: Callable[[], str | None] | None = None,
                  token_timeout: float = BLOCKING_READ_TIMEOUT_S) -> None:
         self._store = store
         self._put = put
         self._clock = clock
-        self._current = settings if isinstance(settings, Settings) else Settings()
-        self._live: Callable[[], Settings] | None = (
-            None if settings is None or isinstance(settings, Settings) else settings)
+        self._settings = Settings()
         self._log = daily_log
         self._token_provider = token_provider
         self._token_timeout = token_timeout
@@ -118,19 +114,15 @@ class PRSubscriptions(Source):
     @property
     def settings(self) -> Settings:
         """The settings in force (the last apply_settings())."""
-        return self._live() if self._live is not None else self._current
+        return self._settings
 
     def apply_settings(self, settings: Settings) -> None:
-        self._live = None
-        self._current = settings
+        self._settings = settings
 
     @property
     def token(self) -> str | None:
+        """The token in use (None: anonymous); never shown, only said present or absent."""
         return self._client.token
-
-    @token.setter
-    def token(self, value: str | None) -> None:
-        self._client.token = value or None
 
     async def _read_token(self) -> None:
         """The token from `token_provider`, off the loop: a locked keyring's unlock prompt
@@ -154,7 +146,7 @@ class PRSubscriptions(Source):
         finally:
             self._reading_token = False
         if self.token is None:
-            self.token = found
+            self._client.token = found or None
 
     # -- what the user and the model do --------------------------------------------------------
 
