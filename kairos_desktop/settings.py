@@ -1,9 +1,14 @@
 """Settings: one validated pydantic model, stored as camelCase JSON in the home's settings.json.
 
-A user edits this file by hand, through `kairos settings set` and (later) the panel. A malformed
-file is never replaced: loading reports which key is wrong, keeps the file as it is, and falls back
-to the default only for that key (every default here is the safe choice). Writes go through
+A user edits this file by hand, through `kairos settings set` and the panel. A malformed file is
+never replaced: loading reports which key is wrong, keeps the file as it is, and falls back to the
+default only for that key (every default here is the safe choice). Writes go through
 `update_settings_file`, which keeps keys it does not know (a newer version's) and writes atomically.
+
+Types are strict (a bool is true or false, never "yes" or 1; an int is a whole number, never true
+or 3.0; a number is finite): what is stored is exactly what was validated. Every validation error
+reaches the user through one translator (`problem_text`), in words that name the key, never a
+pattern or a pydantic phrase.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ MODEL_PATTERN = r"^claude-[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 class QuietHours(BaseModel):
     """Local wall-clock times "HH:MM"; start after end means the span crosses midnight."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     start: str = Field(..., pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field(..., pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -42,7 +47,7 @@ class QuietHours(BaseModel):
 class ChannelServer(BaseModel):
     """One stdio MCP server, in the shape of an .mcp.json "mcpServers" entry."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     command: str = Field(..., min_length=1)
     args: list[str] = Field(default_factory=list)
@@ -50,7 +55,8 @@ class ChannelServer(BaseModel):
 
 
 class WatchedFolder(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              strict=True)
 
     path: str = Field(..., min_length=1)
     # True: a change wakes the loop at once; False: it waits for the next tick.
@@ -60,7 +66,8 @@ class WatchedFolder(BaseModel):
 
 class Settings(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=True
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=True,
+        strict=True, allow_inf_nan=False,
     )
 
     assistant_name: str = Field("Kairos", min_length=1, max_length=40)
@@ -77,10 +84,17 @@ class Settings(BaseModel):
 
     @field_validator("inbox_dir")
     @classmethod
-    def _inbox_dir_is_a_path_or_null(cls, value: str | None) -> str | None:
+    def _inbox_dir_is_absolute_or_null(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None  # empty: the default folder
-        return value.strip()
+        value = value.strip()
+        # A relative folder would land wherever kairos happened to be started.
+        if not Path(value).expanduser().is_absolute():
+            raise ValueError("must be an absolute folder such as ~/Inbox or /home/you/Inbox "
+                             f"(not {value!r}, which would depend on the folder kairos is "
+                             "started in)")
+        return value
+
     inbox_dir: str | None = None
     notifications_enabled: bool = True
     notify_statuses: list[Literal["normal", "proactive"]] = Field(
@@ -93,6 +107,9 @@ class Settings(BaseModel):
     context_budget_tokens: int = Field(60_000, ge=5_000)
     presence_window_minutes: int = Field(10, ge=1)
     max_output_tokens: int = Field(4_096, ge=256, le=32_000)
+    # A model call silent this long (no part of its answer yet, or none for that long) is given
+    # up as "timed out" and tried again later; the user sees "offline" with the reason.
+    model_timeout_seconds: int = Field(60, ge=1, le=600)
     # Non-urgent notifications are held in quiet hours and summarised when they end.
     quiet_hours: QuietHours | None = None
     notify_burst_limit: int = Field(3, ge=1, le=100)
@@ -134,16 +151,16 @@ class Settings(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
-                             "'Europe/Paris'") from None
+            raise ValueError(f"must be a time zone name such as 'Europe/Paris' ({value!r} is "
+                             "not a known time zone)") from None
         return value
 
     @field_validator("model")
     @classmethod
     def _looks_like_a_model_id(cls, value: str) -> str:
         if not re.fullmatch(MODEL_PATTERN, value):
-            raise ValueError(f"{value!r} is not an Anthropic model id; use one like "
-                             f"{DEFAULT_MODEL!r} or 'claude-opus-4-1-20250805'")
+            raise ValueError(f"must be an Anthropic model id like {DEFAULT_MODEL!r} or "
+                             f"'claude-opus-4-1-20250805' ({value!r} is not an Anthropic model id)")
         return value
 
     @field_validator("max_sleep_duration_ms")
@@ -189,10 +206,102 @@ def _alias_for(loc: tuple[Any, ...]) -> str:
     return first
 
 
-def _describe(err: Mapping[str, Any]) -> str:
-    key = ".".join([_alias_for(err["loc"][:1]), *map(str, err["loc"][1:])]) if err["loc"] else ""
-    message = err["msg"].removeprefix("Value error, ")
-    return f"{key}: {message}" if key else message
+# What a value looks like, for the errors about a list or an object of the wrong shape.
+EXAMPLES = {
+    "quietHours": '{"start": "22:00", "end": "07:00"}, or null for none',
+    "watchedFolders": '[{"path": "~/Projects", "wake": true}]',
+    "channelServers": '{"name": {"command": "npx", "args": ["some-mcp-server"]}}',
+    "allowedFolders": '["~/Documents"]',
+    "allowedChannelPlugins": '["slack"]',
+    "runCommandAllowlist": '["git status"]',
+    "notifyStatuses": '["proactive"]',
+}
+# The words for a value that does not have the shape a pattern asks for, by field name.
+PATTERN_WORDS = {"start": "must be a time like 22:00", "end": "must be a time like 07:00"}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """The key an error is about, as the user writes it: quietHours.start, watchedFolders[0]."""
+    if not loc:
+        return ""
+    text = _alias_for(loc[:1])
+    for part in loc[1:]:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _shown(value: Any) -> str:
+    """A value as it is written in settings.json (true, "yes", 3.0), cut short if long."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _predicate(err: Mapping[str, Any]) -> tuple[str, bool]:
+    """What the value must be, in words, and whether to add what it was."""
+    kind, ctx = str(err["type"]), err.get("ctx") or {}
+    loc = err["loc"]
+    example = EXAMPLES.get(_alias_for(loc[:1])) if len(loc) == 1 else None
+    like = f", like {example}" if example else ""
+    words: dict[str, str] = {
+        "bool_type": "must be true or false",
+        "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_type": "must be a number", "float_parsing": "must be a number",
+        "finite_number": "must be a finite number",
+        "string_type": "must be text",
+        "list_type": f"must be a list{like}",
+        "dict_type": f"must be an object{like}", "model_type": f"must be an object{like}",
+        "model_attributes_type": f"must be an object{like}",
+    }
+    if kind in words:
+        return words[kind], True
+    if kind == "string_too_short":
+        least = ctx.get("min_length", 1)
+        return ("must not be empty" if least == 1 else f"must be at least {least} characters",
+                least != 1)
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters", False
+    if kind == "string_pattern_mismatch":
+        name = str(loc[-1]) if loc else ""
+        return PATTERN_WORDS.get(name, "is not written the way it should be"), True
+    bounds = {"greater_than_equal": ("ge", "must be at least"),
+              "greater_than": ("gt", "must be more than"),
+              "less_than_equal": ("le", "must be at most"),
+              "less_than": ("lt", "must be less than")}
+    if kind in bounds:
+        name, phrase = bounds[kind]
+        return f"{phrase} {_shown(ctx.get(name))}", True
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')}", True
+    if kind == "missing":
+        return "is missing", False
+    if kind == "extra_forbidden":
+        return "is not a known field", False
+    if kind in ("value_error", "assertion_error"):  # our own validators: already in words
+        return str(ctx.get("error") or err["msg"]).removeprefix("Value error, "), False
+    return "is not a value this setting can take", True
+
+
+def problem_text(err: Mapping[str, Any]) -> str:
+    """THE translator: one pydantic error as the user reads it, naming the key ("quietHours.start
+    must be a time like 22:00 (not "25:00")"); a rule across fields says its own sentence."""
+    where = _where(err["loc"])
+    predicate, with_value = _predicate(err)
+    if not where:
+        return predicate
+    text = f"{where} {predicate}"
+    return f"{text} (not {_shown(err.get('input'))})" if with_value and "input" in err else text
+
+
+def _default_of(key: str) -> str:
+    """What loading uses instead of a bad value, in words."""
+    default = Settings().to_json_dict().get(key)
+    if default is None:
+        return "it is left unset (the default)"
+    return f"the default ({_shown(default)}) is in use"
 
 
 def load_settings(path: Path) -> LoadedSettings:
@@ -229,8 +338,9 @@ def load_settings(path: Path) -> LoadedSettings:
             for err in exc.errors():
                 key = _alias_for(err["loc"][:1]) if err["loc"] else None
                 problems.append(
-                    f"{_describe(err)} (value {candidate.get(key)!r}); using the default"
-                    if key in candidate else f"{_describe(err)}; using the defaults"
+                    f"{problem_text(err)}; {_default_of(key)}"
+                    if key is not None and key in candidate
+                    else f"{problem_text(err)}; the defaults are in use"
                 )
                 if key is not None and key in candidate:
                     bad.add(key)
@@ -291,13 +401,12 @@ def update_settings_file(path: Path, changes: dict[str, Any],
     except ValidationError as exc:
         err = exc.errors()[0]
         if err["loc"]:
-            key = _alias_for(err["loc"][:1])
-            raise SettingsError(f"invalid value for {_describe(err)}", key=key) from exc
+            raise SettingsError(problem_text(err), key=_alias_for(err["loc"][:1])) from None
         # A rule across fields (the sleep bounds): name the field the user just changed.
         named = [by_any_name[k] for k in changes]
         key = next((k for k in ("maxSleepDurationMs", "minSleepDurationMs") if k in named),
                    named[0])
-        raise SettingsError(f"invalid value for {key}: {_describe(err)}", key=key) from exc
+        raise SettingsError(problem_text(err), key=key) from None
     if check is not None:
         check(settings)
     atomic_write_text(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
@@ -317,5 +426,5 @@ def check_writable_folder(folder: Path, *, key: str) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise SettingsError(f"{key}: cannot write in {folder} ({reason}); choose a folder you "
-                            "can write to", key=key) from None
+        raise SettingsError(f"{key} must be a folder kairos can write in: cannot write in "
+                            f"{folder} ({reason}); choose another one", key=key) from None

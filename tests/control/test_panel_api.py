@@ -129,7 +129,7 @@ async def test_the_transcript_view_shows_every_tool_call_and_its_result(
 @pytest.mark.parametrize(("change", "key", "says"), [
     ({"minSleepDurationMs": 600_000, "maxSleepDurationMs": 60_000}, "maxSleepDurationMs",
      "at least minSleepDurationMs"),
-    ({"minSleepDurationMs": -5}, "minSleepDurationMs", "greater than or equal to 1000"),
+    ({"minSleepDurationMs": -5}, "minSleepDurationMs", "must be at least 1000 (not -5)"),
     ({"model": "gpt-4o"}, "model", "not an Anthropic model id"),
     ({"inboxDir": "/etc/hostname/inbox"}, "inboxDir", "cannot write in /etc/hostname/inbox"),
 ])
