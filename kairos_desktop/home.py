@@ -2,7 +2,10 @@
 
 Layout (DESIGN.md "On disk") is created on first use. The home lock makes one process the owner:
 the running app holds it for its whole life; a CLI command with no app running holds it while it
-works on the files directly.
+works on the files directly. So taking it waits a few seconds before giving up (a command is done
+by then), and a refusal names the holder: the pid in the lock file (or run/control.json), whether
+it still runs, and its control API port when it is the app. run/control.json outlives a crash, so
+`read_control()` counts it only while the process it names is alive.
 
 Private by default: the home holds conversations, memory and secrets, so its folders are 0700 and
 its files 0600. New files are made so where they are written (atomic.py); `Home.secure()` fixes a
@@ -18,7 +21,9 @@ import os
 import secrets
 import stat
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -28,6 +33,8 @@ from .atomic import PRIVATE_DIR_MODE, private_dir
 from .errors import HomeLockedError
 
 HOME_ENV = "KAIROS_HOME"
+LOCK_WAIT_SECONDS = 5.0  # longer than an offline command holds the home
+_LOCK_POLL_SECONDS = 0.05
 log = logging.getLogger(__name__)
 
 
@@ -110,15 +117,21 @@ class Home:
         return Path(user_downloads_dir()) / f"{assistant_name} Inbox"
 
     def read_control(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.control_file.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+        """run/control.json of the running app; None when there is none, or when the process it
+        names is gone (a crash leaves the file behind: it is stale, and left for the next app to
+        replace)."""
+        info = _read_json(self.control_file)
+        if info is None:
             return None
+        pid = info.get("pid")
+        if isinstance(pid, int) and not pid_alive(pid):
+            return None
+        return info
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[HomeLock]:
-        lock = HomeLock(self.lock_file)
-        lock.acquire()
+    def locked(self, *, wait: float = LOCK_WAIT_SECONDS) -> Iterator[HomeLock]:
+        lock = HomeLock(self.lock_file, control_file=self.control_file)
+        lock.acquire(wait=wait)
         try:
             yield lock
         finally:
@@ -134,28 +147,107 @@ def _set_mode(path: Path, wanted: int, changed: list[Path]) -> None:
         log.warning("could not make %s private: %s", path, exc)
 
 
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs (an unreaped zombie does not count, where the OS
+    tells: it has ended)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        return _windows_pid_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    try:  # Linux: "pid (name) S ...", the state after the last ")"
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a home's lock, as far as its files tell: the pid the holder wrote (or the one
+    run/control.json names), whether it runs, and its control API port when it is the app."""
+
+    pid: int | None
+    alive: bool
+    port: int | None = None
+
+    def __str__(self) -> str:
+        if self.pid is None:
+            return "a process that has not written its pid yet"
+        state = "running" if self.alive else "no longer running"
+        what = (f"the app, control API port {self.port}" if self.port is not None else
+                "no control API: a `kairos` command working on the files, or the app starting up")
+        return f"pid {self.pid}, {state} ({what})"
+
+
+class HomeHeldError(HomeLockedError):
+    """The home's lock stayed taken for the whole wait; `holder` says by whom."""
+
+    def __init__(self, message: str, *, holder: LockHolder) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
 class HomeLock:
     """An OS file lock (flock / msvcrt): released by the OS when the process dies, so a crash
-    never leaves a stale lock behind."""
+    never leaves a stale lock behind. The holder writes its pid into the file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, control_file: Path | None = None) -> None:
         self.path = path
+        # The app's run/control.json (beside the lock unless told): names its port.
+        self.control_file = control_file or path.with_name("control.json")
         self._handle: IO[str] | None = None
 
     @property
     def held(self) -> bool:
         return self._handle is not None
 
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's life
-        try:
-            _lock_fd(handle)
-        except OSError:
-            handle.close()
-            raise HomeLockedError(
-                f"another kairos process is using the home {self.path.parent.parent}"
-            ) from None
+    def holder(self) -> LockHolder:
+        """Who holds the lock now (or held it last: the file keeps the last holder's pid)."""
+        pid: int | None = None
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(self.path.read_text(encoding="utf-8").strip())
+        control = _read_json(self.control_file) or {}
+        control_pid = control.get("pid")
+        if isinstance(control_pid, int) and (pid is None or (
+                not pid_alive(pid) and pid_alive(control_pid))):
+            pid = control_pid  # the lock file's pid is not written yet, or is a last holder's
+        port = control.get("port") if pid is not None and control_pid == pid else None
+        return LockHolder(pid, pid is not None and pid_alive(pid),
+                          port if isinstance(port, int) else None)
+
+    def acquire(self, *, wait: float = LOCK_WAIT_SECONDS) -> None:
+        """Take the lock, waiting up to `wait` seconds for another holder to let go;
+        HomeHeldError naming the holder when it does not."""
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        handle = open(fd, "r+", encoding="utf-8")  # noqa: SIM115 - held for the lock's life
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                _lock_fd(handle)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    holder = self.holder()
+                    raise HomeHeldError(
+                        f"another kairos process is using the home {self.path.parent.parent}: "
+                        f"{holder}; waited {wait:g} s", holder=holder) from None
+                time.sleep(_LOCK_POLL_SECONDS)
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -172,7 +264,20 @@ class HomeLock:
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import ctypes
     import msvcrt
+
+    def _windows_pid_alive(pid: int) -> bool:
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return bool(kernel32.GetLastError() == 5)  # ERROR_ACCESS_DENIED: it exists
+        try:
+            code = ctypes.c_ulong()
+            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
 
     def _lock_fd(handle: IO[str]) -> None:
         handle.seek(0)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kairos_desktop.home import Home
+from kairos_desktop.errors import HomeLockedError
+from kairos_desktop.home import Home, HomeLock
 
 
 @pytest.fixture(autouse=True)
@@ -66,3 +70,82 @@ def test_a_new_home_is_private(tmp_path: Path) -> None:
                home.memory_dir / "topics", home.secrets_dir]
     assert [oct(mode(p)) for p in folders] == [oct(0o700)] * len(folders)
     assert mode(home.secrets_dir / "log-key") == 0o600
+
+
+# -- the home lock ---------------------------------------------------------------------------
+
+HOLD_THE_LOCK = """
+import json, os, sys, time
+from kairos_desktop.home import Home
+home = Home(sys.argv[1])
+with home.locked():
+    if "app" in sys.argv[2:]:  # the running app: its control API is up
+        home.control_file.write_text(json.dumps({"pid": os.getpid(), "port": 4321}))
+    print("locked", flush=True)
+    if "briefly" in sys.argv[2:]:
+        time.sleep(1.0)  # a `kairos` command at work on the files
+    else:
+        sys.stdin.read()  # until the test lets go
+"""
+REPO = Path(__file__).parents[1]
+
+
+def hold_the_lock(root: Path, *how: str) -> subprocess.Popen[str]:
+    """A second process that holds the home's lock: it returns once the lock is taken."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, str(root), *how], cwd=REPO,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    return holder
+
+
+def let_go(holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None
+    holder.stdin.close()
+    assert holder.wait(timeout=15) == 0
+
+
+def test_a_start_waits_for_a_command_that_holds_the_home_for_a_moment(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home").ensure()
+    holder = hold_the_lock(home.root, "briefly")
+    try:
+        with home.locked() as lock:  # what `kairos run` does at start
+            assert lock.held
+            assert home.lock_file.read_text() == str(os.getpid())
+    finally:
+        let_go(holder)
+
+
+def test_a_start_refused_names_the_process_that_holds_the_home(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home").ensure()
+    holder = hold_the_lock(home.root)
+    try:
+        with pytest.raises(HomeLockedError) as refused:
+            HomeLock(home.lock_file).acquire(wait=0.3)
+    finally:
+        let_go(holder)
+    assert str(refused.value) == (
+        f"another kairos process is using the home {home.root}: pid {holder.pid}, running (no "
+        "control API: a `kairos` command working on the files, or the app starting up); "
+        "waited 0.3 s")
+
+
+def test_a_refusal_by_the_running_app_names_its_control_port(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home").ensure()
+    holder = hold_the_lock(home.root, "app")
+    try:
+        with pytest.raises(HomeLockedError) as refused:
+            HomeLock(home.lock_file).acquire(wait=0)
+    finally:
+        let_go(holder)
+    assert f"pid {holder.pid}, running (the app, control API port 4321)" in str(refused.value)
+
+
+def test_a_control_file_left_by_a_process_that_is_gone_names_no_running_app(
+        tmp_path: Path) -> None:
+    home = Home(tmp_path / "home").ensure()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    home.control_file.write_text(json.dumps({"pid": int(gone.stdout), "port": 4321}))
+    assert home.read_control() is None  # stale: a crash left it behind
+    home.control_file.write_text(json.dumps({"pid": os.getpid(), "port": 4321}))
+    assert home.read_control() == {"pid": os.getpid(), "port": 4321}
