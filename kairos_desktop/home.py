@@ -85,8 +85,8 @@ class Home:
         workspace/ is made 0700 but what is inside it is the assistant's work, left as it is.
         Symlinks are not followed. Returns the paths whose mode it changed."""
         changed: list[Path] = []
-        if not self.root.is_dir():
-            return changed
+        if sys.platform == "win32" or not self.root.is_dir():
+            return changed  # Windows: the user's profile folder's ACL keeps others out
         for folder, subfolders, files in os.walk(self.root):
             here = Path(folder)
             _set_mode(here, PRIVATE_DIR_MODE, changed)

@@ -286,6 +286,21 @@ def test_a_torn_entry_of_several_lines_is_kept_aside_whole(
     assert "    milk" not in path.read_text()
 
 
+def test_a_torn_entry_longer_than_a_read_is_kept_aside_whole(
+        log: DailyLog, tmp_path: Path, clock: FakeClock) -> None:
+    path = log.path_for(DAY)
+    log.append("tool", "Bash output:\n" + "\n".join(f"line {i} " + "x" * 60 for i in range(2000)))
+    torn = "- 09:04:00 **tool** Bash output:\n" + "\n".join(
+        f"    line {i} " + "y" * 60 for i in range(2000))  # 140 KB, cut before its hash
+    with open(path, "a") as handle:
+        handle.write(torn)
+    restarted = DailyLog(tmp_path / "logs", clock, key=b"k" * 32)
+    restarted.append("user", "done?")
+    check = restarted.verify(path)
+    assert check.intact and check.entries == 7, check
+    assert path.with_name("2026-11-22.md.torn").read_text() == torn + "\n"
+
+
 def test_a_different_key_cannot_produce_a_valid_chain(log: DailyLog, tmp_path: Path,
                                                       clock: FakeClock) -> None:
     forger = DailyLog(tmp_path / "logs", clock, key=b"x" * 32)

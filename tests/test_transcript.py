@@ -58,6 +58,18 @@ def test_a_torn_last_line_does_not_swallow_the_next_turn(
     assert any("s1.jsonl.torn" in r.getMessage() for r in caplog.records)
 
 
+def test_a_torn_record_longer_than_a_read_is_moved_aside_whole(tmp_path: Path) -> None:
+    transcript = Transcript.open(tmp_path, "s1")
+    transcript.append_turn(_turn(1), "t1")
+    torn = '{"type": "turn", "at": "t2", "messages": [{"role": "user", "content": "' + \
+        "a pasted log " * 20_000  # 260 KB: the repair reads back from the end in several reads
+    with open(transcript.path, "a") as handle:
+        handle.write(torn)
+    Transcript.open(tmp_path, "s1").append_turn(_turn(3), "t3")
+    assert [t.at for t in Transcript.open(tmp_path, "s1").turns] == ["t1", "t3"]
+    assert (tmp_path / "s1.jsonl.torn").read_text() == torn + "\n"
+
+
 def test_a_turn_glued_onto_a_torn_line_by_an_older_version_is_still_loaded(
         tmp_path: Path) -> None:
     transcript = Transcript.open(tmp_path, "s1")
