@@ -22,7 +22,12 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes; the two below split them by TTL when known
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    # Server tools the API ran during the call (usage.server_tool_use), each paid per use.
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
 
 
 @dataclass

@@ -38,7 +38,8 @@ LAYERS: dict[str, int] = {
                      "paths", "settings", "status", "store"), 0),
     # services
     **dict.fromkeys(("model_types", "model", "queue", "usage", "transcript", "memory",
-                     "delivery", "scheduler", "approvals", "tools", "sources"), 1),
+                     "delivery", "scheduler", "approvals", "tools", "sources", "prices",
+                     "budget"), 1),
     # the agent: the loop, the one agent turn, the dream, prompts
     "agent": 2,
     # the application API and what implements it
