@@ -6,7 +6,8 @@ Invariants:
 - Firing writes the task's new lastFiredAt (or removes a one-shot) and queues the prompt in ONE
   store transaction, before the loop can hand anything to the model: a crash either loses
   neither or keeps both, so a task never fires twice.
-- Whatever was missed (app closed, machine asleep) fires once per task, marked as a catch-up.
+- Whatever was missed (app closed, machine asleep) fires once per task, marked as a catch-up;
+  a task whose catchUp is "skip" lets it pass instead, and says so on the task and in the log.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from tinydb import TinyDB
 
 from ..clock import Clock, seconds_between, zone_name
-from ..errors import InvalidCronError, TaskLimitError, TaskNotFoundError
+from ..errors import InputError, InvalidCronError, TaskLimitError, TaskNotFoundError
 from ..events import EventBus
 from ..journal import DailyLog
 from ..queue import InboundItem, InboundQueue
@@ -31,7 +32,7 @@ from ..settings import Settings
 from ..store import Store
 from .builtins import BUILTINS
 from .rules import due_time, expires_at, missed_slots, validate_cron
-from .task import CronTask
+from .task import CATCH_UP_CHOICES, CatchUp, CronTask, MissedRuns
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,10 @@ DreamHandler = Callable[[CronTask], Coroutine[Any, Any, None]]
 class _Fire:
     task: CronTask  # the task as it is after this fire
     done: bool  # one-shot or expired: removed
-    item: InboundItem | None  # the prompt for the model (None for the dream trigger)
+    item: InboundItem | None  # the prompt for the model (None: the dream trigger, or skipped)
     catch_up: bool
     note: str
+    skipped: int = 0  # catchUp "skip": the runs let pass (nothing runs)
 
 
 def _iso(moment: datetime) -> str:
@@ -173,10 +175,14 @@ class Scheduler:
         return task.model_copy() if task is not None else None
 
     def create(self, cron: str, prompt: str, *, recurring: bool, durable: bool,
-               permanent: bool = False) -> CronTask:
+               permanent: bool = False, catch_up: CatchUp = "once") -> CronTask:
         expr = validate_cron(cron)
         if not prompt or not prompt.strip():
             raise InvalidCronError("a task needs a prompt: what should happen when it fires")
+        if catch_up not in CATCH_UP_CHOICES:
+            raise InputError(f'catchUp must be "once" (a missed run runs once when the app is '
+                             f'back) or "skip" (it is let pass, and recorded), not {catch_up!r}',
+                             key="catchUp")
         limit = self._settings().max_scheduled_tasks
         own = sum(1 for t in self._tasks.values() if t.builtin is None)
         if own >= limit:
@@ -184,7 +190,8 @@ class Scheduler:
                 f"there are already {own} scheduled tasks, the limit (setting "
                 f"maxScheduledTasks is {limit}); delete one first (CronList shows them)")
         task = CronTask(cron=expr, prompt=prompt.strip(), created_at=_iso(self._clock.now()),
-                        recurring=recurring, durable=durable, permanent=permanent)
+                        recurring=recurring, durable=durable, permanent=permanent,
+                        catch_up=catch_up)
         self._derive(task)
         if durable:
             self._store.insert(TABLE, task.to_doc())
@@ -242,18 +249,20 @@ class Scheduler:
         else:
             self._store.transact(writes)
         for plan in plans:
-            self._note("task fired", plan.note)
+            self._note("missed" if plan.skipped else "task fired", plan.note)
             if plan.done:
                 self._tasks.pop(plan.task.id, None)
             else:
                 self._tasks[plan.task.id] = plan.task
                 self._push(plan.task)
-            if plan.task.action == "dream":
+            if plan.task.action == "dream" and not plan.skipped:
                 self._start_dream(plan.task)
             if self._bus is not None:
-                self._bus.publish("task", id=plan.task.id, fired=True, catchUp=plan.catch_up,
-                                  done=plan.done)
-        return [p.task.id for p in plans]
+                self._bus.publish("task", id=plan.task.id, fired=not plan.skipped,
+                                  catchUp=plan.catch_up, done=plan.done, missed=plan.skipped)
+        if any(p.skipped for p in plans):
+            self._publish(missed=",".join(p.task.id for p in plans if p.skipped))
+        return [p.task.id for p in plans if not p.skipped]
 
     def _plan(self, current: CronTask, due: datetime, now: datetime) -> _Fire:
         """What firing `current` changes: computed on a copy, applied after the commit."""
@@ -262,7 +271,11 @@ class Scheduler:
         slot_at = task.next_slot_at
         catch_up = seconds_between(due, now) > CATCH_UP_AFTER_S
         anchor = self._parse(task.last_fired_at or task.created_at)
+        if task.last_missed is not None:  # slots let pass before are not missed again
+            anchor = max(anchor, self._parse(task.last_missed.at))
         missed = missed_slots(task.cron, anchor, now) if catch_up and task.recurring else 1
+        if catch_up and task.catch_up == "skip":
+            return self._skip(task, due, now, anchor, max(missed, 1))
         expiring = (task.recurring and not task.permanent and
                     now >= expires_at(self._parse(task.created_at), settings.recurring_max_age_ms))
         done = not task.recurring or expiring
@@ -288,6 +301,24 @@ class Scheduler:
         note = (f"{task.id} `{task.cron}` due {_iso(due)}" + (" (catch-up)" if catch_up else "")
                 + (" (last run)" if expiring else ""))
         return _Fire(task, done, item, catch_up, note)
+
+    def _skip(self, task: CronTask, due: datetime, now: datetime, since: datetime,
+              missed: int) -> _Fire:
+        """catchUp "skip": nothing runs; the gap is recorded on the task and in the log."""
+        runs = "1 run" if missed == 1 else f"{missed} runs"
+        text = f"missed {runs} while the laptop slept or kairos was closed"
+        task.last_missed = MissedRuns(count=missed, since=_iso(since), at=_iso(now), text=text)
+        settings = self._settings()
+        expiring = (task.recurring and not task.permanent and
+                    now >= expires_at(self._parse(task.created_at), settings.recurring_max_age_ms))
+        done = not task.recurring or expiring
+        if not done:
+            self._derive(task, anchor=now)
+        then = "removed (one-shot)" if not task.recurring else (
+            "expired and removed" if expiring else f"next run {task.next_due_at}")
+        note = (f"{task.id} `{task.cron}`: {text} (since {_iso(since)}; catchUp is skip, so "
+                f"it did not run); {then}: {task.prompt[:80]}")
+        return _Fire(task, done, None, True, note, skipped=missed)
 
     def _write_many(self, db: TinyDB, tasks: list[CronTask], *, removed: set[str]) -> None:
         """Replace (or drop) several task docs in one pass over the table."""

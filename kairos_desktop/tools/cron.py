@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..scheduler.runtime import Scheduler
+from ..scheduler.task import CatchUp
 from .base import Tool, ToolContext, ToolResult
 
 
 class CronCreateInput(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     cron: str = Field(..., description=(
         "5 fields in the user's local time: minute hour day-of-month month day-of-week. "
         "For a one-shot task give the exact date, e.g. '20 14 22 11 *' for 14:20 on 22 November."))
@@ -21,6 +24,11 @@ class CronCreateInput(BaseModel):
     durable: bool = Field(..., description=(
         "true: survives app restarts (use when the user asked for it to last, e.g. 'every "
         "Monday', 'remind me next week'); false: only for this session."))
+    catch_up: CatchUp = Field("once", alias="catchUp", description=(
+        "What a run missed while the computer slept or the app was closed does. \"once\" "
+        "(default): it runs once when the app is back, marked as a catch-up; for what must "
+        "still happen late ('pay the rent'). \"skip\": it is let pass and recorded on the "
+        "task; for what is useless late ('check the standup at 9')."))
 
 
 class CronDeleteInput(BaseModel):
@@ -39,10 +47,11 @@ def _scheduler(ctx: ToolContext) -> Scheduler:
 
 async def _create(ctx: ToolContext, args: CronCreateInput) -> ToolResult:
     task = _scheduler(ctx).create(args.cron, args.prompt, recurring=args.recurring,
-                                  durable=args.durable)
+                                  durable=args.durable, catch_up=args.catch_up)
     ctx.turn.actions.append("cron")
     return ToolResult(json.dumps({"id": task.id, "nextFireAt": task.next_due_at,
-                                  "recurring": task.recurring, "durable": task.durable}))
+                                  "recurring": task.recurring, "durable": task.durable,
+                                  "catchUp": task.catch_up}))
 
 
 async def _delete(ctx: ToolContext, args: CronDeleteInput) -> ToolResult:
@@ -54,7 +63,9 @@ async def _delete(ctx: ToolContext, args: CronDeleteInput) -> ToolResult:
 async def _list(ctx: ToolContext, args: CronListInput) -> ToolResult:
     tasks = [{"id": t.id, "cron": t.cron, "prompt": t.prompt, "recurring": t.recurring,
               "durable": t.durable, "permanent": t.permanent, "builtin": t.builtin,
-              "nextFireAt": t.next_due_at, "lastFiredAt": t.last_fired_at}
+              "nextFireAt": t.next_due_at, "lastFiredAt": t.last_fired_at,
+              "catchUp": t.catch_up,
+              "lastMissed": t.last_missed.text if t.last_missed else None}
              for t in _scheduler(ctx).tasks()]
     return ToolResult(json.dumps(tasks, indent=1) if tasks else "No scheduled tasks.")
 
