@@ -11,6 +11,7 @@ a setting changed offline passes the same checks as one changed in the panel.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,12 +44,16 @@ from .scheduler.describe import describe_cron
 from .scheduler.rules import next_fires, validate_cron
 from .scheduler.runtime import Scheduler
 from .settings import Settings, check_writable_folder, env_flag, update_settings_file
-from .store import Store
+from .store import Store, UnreadableStoreError
 from .usage import UsageLedger
 from .views import USER_MESSAGES
 
 JSON = dict[str, Any]
+log = logging.getLogger(__name__)
 SUBSCRIPTIONS_TABLE = "subscriptions"
+# What opening the home found that the user must be told (a corrupt store moved aside): kept in
+# the store until the running app has said it in the chat, whoever opened the home.
+NOTICES_TABLE = "notices"
 
 
 @dataclass
@@ -67,16 +72,19 @@ class HomeServices:
 
     @classmethod
     def open(cls, home: Home, *, clock: Clock, settings: Callable[[], Settings], bus: EventBus,
-             inbox_dir: Path, problems: list[str], seed_builtins: bool) -> HomeServices:
-        """Open the home's services; a corrupt store is moved aside (and said in `problems`)."""
+             inbox_dir: Path, seed_builtins: bool) -> HomeServices:
+        """Open the home's services. A corrupt store is moved aside, a new one started and a
+        notice stored in it (see `notices`), so the app's next start tells the user."""
         daily_log = DailyLog(home.logs_dir, clock, key=home.log_key())
         try:
             store = Store(home.store_file, owner=True)
         except StoreCorruptError as exc:
             moved = Store.quarantine(home.store_file, clock.now())
             daily_log.append("error", f"{exc} Moved it to {moved}; starting a new store.")
-            problems.append(f"store.json was corrupt and was moved to {moved}")
             store = Store(home.store_file, owner=True)
+            notice = _store_moved_notice(exc, home.store_file, moved, clock)
+            store.insert(NOTICES_TABLE, notice)
+            log.warning("%s The app says more in its chat when it starts.", notice["summary"])
         queue = InboundQueue(store)
         current = settings()
         zone = clock.now().tzinfo
@@ -95,8 +103,38 @@ class HomeServices:
             scheduler=scheduler, memory=memory,
             snapshots=DreamSnapshots(memory, store, daily_log))
 
+    def notices(self) -> list[JSON]:
+        """What the user has yet to be told about the home ({"id", "title", "text"}), oldest
+        first; `notice_told` drops one once it is in the chat."""
+        return sorted(self.store.all(NOTICES_TABLE), key=lambda d: str(d.get("createdAt")))
+
+    def notice_told(self, notice_id: str) -> None:
+        self.store.remove(NOTICES_TABLE, id=notice_id)
+
     def close(self) -> None:
         self.store.close()
+
+
+def _store_moved_notice(exc: StoreCorruptError, path: Path, moved: Path, clock: Clock) -> JSON:
+    """What the user reads about a store that could not be read: what was found, where it went
+    and what that means for what it held."""
+    found = f"it {exc.reason}" if isinstance(exc, UnreadableStoreError) else str(exc)
+    now = clock.now()
+    return {
+        "id": f"store-moved-{now.strftime('%Y%m%dT%H%M%S%f')}",
+        "title": "stored data moved aside",
+        "createdAt": now.isoformat(timespec="seconds"),
+        "summary": f"{path.name} could not be read and was moved to {moved.name}; nothing was "
+                   "deleted.",
+        "text": (
+            f"On {now:%Y-%m-%d at %H:%M}, {path} (where the chat's history, messages waiting "
+            f"for me, scheduled tasks and usage are kept) could not be read: {found}. It was "
+            f"moved to {moved} and an empty one started. Nothing in it is lost: what it held "
+            "(a message you sent that I had not answered yet, your scheduled tasks, earlier "
+            "chat) is still in the moved file, but I no longer see it. To get it back, quit "
+            f"the app, repair that file or restore it from a backup, and put it back as "
+            f"{path}."),
+    }
 
 
 def task_view(task: Any) -> JSON:
@@ -221,8 +259,8 @@ class HomeApp:
             checks = [log.verify(path)] if path.exists() else []
         else:
             checks = log.verify_all()
-        return [{"path": str(c.path), "intact": c.intact, "line": c.line, "reason": c.reason,
-                 "entries": c.entries, "text": str(c)} for c in checks]
+        return [{"path": str(c.path), "intact": c.intact, "known": c.known, "line": c.line,
+                 "reason": c.reason, "entries": c.entries, "text": str(c)} for c in checks]
 
     def usage(self) -> list[JSON]:
         return self.services.usage.days()

@@ -174,7 +174,7 @@ class Engine:
             raise RuntimeError("this engine is already running")
         self.home.ensure()
         async with contextlib.AsyncExitStack() as stack:
-            self._lock.acquire()
+            await asyncio.to_thread(self._lock.acquire)  # may wait a moment for a CLI command
             stack.callback(self._lock.release)
             self._build(session_id=session_id, resume=resume)
             stack.callback(self.services.close)
@@ -198,7 +198,7 @@ class Engine:
         settings = lambda: self.config.current  # noqa: E731 - read at each use
         self.services = HomeServices.open(
             self.home, clock=self.clock, settings=settings, bus=self.bus,
-            inbox_dir=self.app.inbox_dir(), problems=self.config.problems, seed_builtins=True)
+            inbox_dir=self.app.inbox_dir(), seed_builtins=True)
         svc = self.services
         self.notifications = NotificationPolicy(self.notifier, clock=self.clock,
                                                 settings=settings)
@@ -266,6 +266,11 @@ class Engine:
             await self.control.start()
             stack.push_async_callback(self._stop_control)
         await self._check_yesterdays_log()
+        for finding in self.daily_log.breaks_found:  # found by the appends of this start
+            await self.deliveries.message(
+                f"The daily log's end was not what was recorded: {finding}. A 'chain break' "
+                "entry now records it; `kairos logs verify` lists it.", "system")
+        await self._tell_notices()
         self.scheduler.fire_due()  # what was missed while closed joins the very first turn
         heartbeat = running.create_task(self._secrets_then_heartbeat(), name="kairos-heartbeat")
         stack.push_async_callback(self._end_heartbeat, heartbeat)
@@ -346,13 +351,22 @@ class Engine:
         if not self.store.find("activity", session=session, date=day):
             self.store.insert("activity", {"session": session, "date": day})
 
+    async def _tell_notices(self) -> None:
+        """What opening the home found (a corrupt store moved aside, by this start or by an
+        offline command): said in the chat and as a notification, then dropped."""
+        for notice in self.services.notices():
+            await self.deliveries.message(notice["text"], "system")
+            await self.deliveries.push(f"{self.settings.assistant_name}: {notice['title']}",
+                                       notice["summary"])
+            self.services.notice_told(notice["id"])
+
     async def _check_yesterdays_log(self) -> None:
         yesterday = self.clock.now().date() - timedelta(days=1)
         path = self.daily_log.path_for(yesterday)
         if not path.exists():
             return
         check = self.daily_log.verify(path)
-        if check.intact:
+        if check.intact or check.known:  # a known break was told when it was found
             return
         self.daily_log.append("error", f"yesterday's log was altered: {check}")
         await self.deliveries.message(

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     except BAD_INPUT as exc:
         print(f"kairos: {exc}", file=sys.stderr)
         return 2
-    except HomeLockedError:
-        print(f"kairos: another kairos process is using {home.root}; try again", file=sys.stderr)
+    except HomeLockedError as exc:  # the message names the home and who holds it
+        print(f"kairos: {exc}; try again", file=sys.stderr)
         return 1
     except KairosError as exc:
         print(f"kairos: {exc}", file=sys.stderr)

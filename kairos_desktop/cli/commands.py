@@ -79,6 +79,9 @@ def cmd_status(conn: Connection, args: argparse.Namespace) -> int:
               f"session: {data.get('sessionId')}\nmodel: {data.get('model')}")
         if data.get("detail"):
             print(f"detail: {data['detail']}")
+        tray = data.get("tray")
+        if isinstance(tray, dict) and tray.get("backend") == "none":
+            print(f"tray: none ({tray.get('hostDetail')}); the panel window is shown instead")
         if data.get("approvalsPending"):
             print(f"waiting for your approval: {data['approvalsPending']} command(s) "
                   "(`kairos approvals`)")
@@ -154,8 +157,8 @@ def cmd_logs_verify(home: Home, args: argparse.Namespace) -> int:
         print("no logs have been written in this home yet")
         return 0
     broken = [check for check in checks if not check["intact"]]
-    for check in broken:
-        print(f"BROKEN {check['text']}")
+    for check in broken:  # a known break was recorded in the log when it was found
+        print(f"{'KNOWN' if check.get('known') else 'BROKEN'} {check['text']}")
     if broken:
         return 1
     print(f"intact: {len(checks)} log(s), {sum(c['entries'] for c in checks):,} entries")
@@ -321,6 +324,13 @@ def cmd_panel(conn: Connection, args: argparse.Namespace) -> int:
 
     if not webbrowser.open(url):
         print(f"no browser could be started; open this address: {url}")
+    return 0
+
+
+@on_connection
+def cmd_stop(conn: Connection, args: argparse.Namespace) -> int:
+    conn.request_stop()  # not running: NotRunningError says so, exit 1
+    print("asked the running app to stop; it finishes its turn and keeps what is queued")
     return 0
 
 

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..errors import HomeLockedError
-from ..home import Home
+from ..home import Home, HomeHeldError
 
 
 def cmd_run(home: Home, args: argparse.Namespace) -> int:
@@ -52,11 +52,12 @@ async def _run_headless(home: Home, args: argparse.Namespace) -> int:
     engine = Engine(home, notifier=ConsoleNotifier(quiet_kinds=("message", "file")))
     try:
         await engine.start(session_id=args.session_id, resume=args.resume)
-    except HomeLockedError:
-        info = home.read_control() or {}
-        print(f"kairos: already running for {home.root} (pid {info.get('pid', '?')}, control "
-              f"API port {info.get('port', '?')}). Talk to it with `kairos send`, or stop it "
-              "first.", file=sys.stderr)
+    except HomeLockedError as exc:
+        holder = exc.holder if isinstance(exc, HomeHeldError) else None
+        pid = holder.pid if holder and holder.pid is not None else "?"
+        port = holder.port if holder and holder.port is not None else "?"
+        print(f"kairos: already running for {home.root} (pid {pid}, control API port {port}). "
+              "Talk to it with `kairos send`, or stop it first.", file=sys.stderr)
         return 1
     # Everything imported so far lives as long as the process: move it out of the collector's
     # reach so a full collection (~140 ms with the SDK loaded) never lands on a wake-up.
@@ -106,6 +107,12 @@ def cmd_autostart(home: Home, args: argparse.Namespace) -> int:
     if args.action == "on":
         path = autostart.enable(env_home=env_home)
         print(f"kairos will start when you log in ({path})")
+        if sys.platform.startswith("linux"):  # the entry's Icon=kairos, and a menu launcher
+            from .. import launcher
+
+            report = launcher.install(env_home=env_home)
+            print(f"its launcher and icons are installed too ({report.launcher}; "
+                  "`kairos install-desktop --remove` takes them away)")
     elif args.action == "off":
         removed = autostart.disable(env_home=env_home)
         print("start at login is off" + ("" if removed else " (it was not on)"))
@@ -119,6 +126,31 @@ def cmd_autostart(home: Home, args: argparse.Namespace) -> int:
             print(f"start at login is on ({state.path})"
                   + ("" if state.matches else "; it starts an older command: run "
                      "`kairos autostart on` to update it"))
+    return 0
+
+
+def _env_home(home: Home, args: argparse.Namespace) -> str | None:
+    import os
+
+    return os.environ.get("KAIROS_HOME") or (str(home.root) if args.home else None)
+
+
+def cmd_install_desktop(home: Home, args: argparse.Namespace) -> int:
+    from .. import launcher
+
+    if not sys.platform.startswith("linux"):
+        print("kairos: install-desktop is for Linux desktops; on macOS and Windows the app "
+              "bundle carries its icon", file=sys.stderr)
+        return 1
+    if args.remove:
+        report = launcher.remove()
+        print(("launcher removed" if report.launcher_changed else "no launcher was installed")
+              + f" ({report.launcher}); {len(report.icons_removed)} icon(s) removed from "
+              f"{report.icons_dir}")
+        return 0
+    report = launcher.install(env_home=_env_home(home, args))
+    print(f"Kairos is in the applications menu ({report.launcher}); its icons are in "
+          f"{report.icons_dir}. `kairos install-desktop --remove` takes them away.")
     return 0
 
 

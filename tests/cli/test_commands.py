@@ -4,6 +4,7 @@ API on loopback) or a home with none running. tests/test_cli.py has the few real
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -325,4 +326,6 @@ def test_a_command_on_a_home_another_process_holds_says_so(cli: Cli, home: Home)
     with home.locked():  # `kairos run` starting up, say: the lock is taken, no API yet
         result = cli("tasks", "list")
     assert result.code == 1
-    assert f"another kairos process is using {home.root}; try again" in result.err
+    assert f"another kairos process is using the home {home.root}: pid {os.getpid()}, running" \
+        in result.err
+    assert result.err.rstrip().endswith("; try again")
