@@ -36,7 +36,7 @@ class OfflineApp(HomeApp):
             app.home, app._state = home, state  # inbox_dir() reads only these
             services = HomeServices.open(home, clock=clock, settings=lambda: state.current,
                                          bus=bus, inbox_dir=app.inbox_dir(),
-                                         problems=state.problems, seed_builtins=False)
+                                         seed_builtins=False)
             HomeApp.__init__(app, home=home, clock=clock, bus=bus, services=services,
                              settings=state)
             try:

@@ -4,6 +4,10 @@ tinydb's own JSONStorage rewrites store.json in place, so a kill mid-write leave
 AtomicJSONStorage writes a temp file, fsyncs it and renames it over the old one: a reader (or the
 next start after a crash) sees the old store or the new one, never a broken one. All access goes
 through Store, which serialises it with one lock (tinydb is not thread-safe).
+
+So an unreadable store.json (not JSON, not an object, or empty: a 0-byte file is never one of
+ours, since no write of ours leaves one) means something else changed it: it is refused with
+UnreadableStoreError, which says why, and never read as an empty store.
 """
 
 from __future__ import annotations
@@ -24,6 +28,16 @@ from .atomic import atomic_write_text
 from .errors import StoreCorruptError
 
 T = TypeVar("T")
+
+
+class UnreadableStoreError(StoreCorruptError):
+    """store.json cannot be read; `reason` says why in words ("it is empty (0 bytes)")."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} {reason}. It was left untouched; move it aside to start with "
+                         "an empty store, or restore it from a backup.")
+        self.path = path
+        self.reason = reason
 
 
 class AtomicJSONStorage(Storage):
@@ -54,20 +68,22 @@ class AtomicJSONStorage(Storage):
         if self._cache is not None and key == self._cache_key:
             return self._cache
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        if not text.strip():
-            return None
+        if not raw.strip():
+            # A kill mid-write leaves the old file or the new one, never an empty one.
+            raise UnreadableStoreError(
+                self.path, f"is empty ({len(raw):,} bytes): something other than kairos cut it "
+                "short, since kairos replaces it whole")
         try:
-            data = json.loads(text)
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UnreadableStoreError(self.path, f"is not text ({exc})") from exc
         except json.JSONDecodeError as exc:
-            raise StoreCorruptError(
-                f"{self.path} is not valid JSON ({exc}). It was left untouched; move it aside "
-                "to start with an empty store, or restore it from a backup."
-            ) from exc
+            raise UnreadableStoreError(self.path, f"is not valid JSON ({exc})") from exc
         if not isinstance(data, dict):
-            raise StoreCorruptError(f"{self.path} does not hold a JSON object; move it aside.")
+            raise UnreadableStoreError(self.path, "does not hold a JSON object")
         self._cache, self._cache_key = data, key
         return data
 
@@ -179,7 +195,12 @@ class Store:
 
     @staticmethod
     def quarantine(path: Path, now: datetime) -> Path:
-        """Move a corrupt store aside (nothing is deleted) so a fresh one can start."""
-        target = path.with_name(f"{path.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}")
+        """Move a corrupt store aside (nothing is deleted, nor an earlier one overwritten) so a
+        fresh one can start."""
+        stem = f"{path.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}"
+        target, n = path.with_name(stem), 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{stem}-{n}")
         path.rename(target)
         return target

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from kairos_desktop.errors import StoreCorruptError
+from kairos_desktop.home import Home
+from kairos_desktop.offline import OfflineApp
 from kairos_desktop.store import Store
+from tests.conftest import EngineFactory
+from tests.fakes.anthropic_server import FakeAnthropic, tool_use
 
 WRITER = """
 import sys
@@ -62,6 +67,69 @@ def test_quarantine_moves_a_corrupt_store_aside(tmp_path: Path) -> None:
     moved = Store.quarantine(path, datetime(2026, 11, 22, 9, 0))
     assert moved.name == "store.json.corrupt-20261122T090000"
     assert moved.read_text() == "garbage" and not path.exists()
+    path.write_text("more garbage")  # again within the same second: the first one is kept
+    again = Store.quarantine(path, datetime(2026, 11, 22, 9, 0))
+    assert again.name == "store.json.corrupt-20261122T090000-2"
+    assert (moved.read_text(), again.read_text()) == ("garbage", "more garbage")
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"", "is empty (0 bytes)"),
+    (b"\n  \n", "is empty (4 bytes)"),
+    (b"\xff\xfe{not text", "is not text"),
+    (b"[1, 2]", "does not hold a JSON object"),
+])
+def test_an_empty_or_unreadable_store_is_corrupt_never_an_empty_store(
+        tmp_path: Path, content: bytes, says: str) -> None:
+    path = tmp_path / "store.json"
+    path.write_bytes(content)
+    with pytest.raises(StoreCorruptError, match=re.escape(says)):
+        Store(path)
+    assert path.read_bytes() == content
+
+
+# -- at start, the user hears of it in the chat --------------------------------------------------
+
+CORRUPT = [b"", b'{"inbound": {"1": {"text": "call the dentist"'
+                b'}}, "messages": {"1": {"text": "hi"']
+
+
+@pytest.mark.parametrize("content", CORRUPT, ids=["empty", "torn"])
+async def test_a_corrupt_store_is_moved_aside_and_the_user_told_in_the_chat_once(
+        make_engine: EngineFactory, fake: FakeAnthropic, home: Home, content: bytes) -> None:
+    home.store_file.write_bytes(content)
+    fake.on_empty = tool_use("Sleep", {"seconds": 3000})
+    engine = make_engine()
+    await engine.start(control_api=False)
+    [moved] = home.root.glob("store.json.corrupt-*")
+    assert moved.read_bytes() == content  # kept as it was
+    [said] = [m for m in engine.app.chat() if m["status"] == "system"]
+    text = said["text"]
+    assert f"{home.store_file}" in text and f"moved to {moved}" in text
+    assert ("it is empty (0 bytes)" if not content else "it is not valid JSON") in text
+    assert "Nothing in it is lost" in text and "still in the moved file" in text
+    [shown] = [n for n in engine.notifier.sent if "stored data moved aside" in n.title]
+    assert moved.name in shown.body
+    await engine.stop()
+
+    again = make_engine()
+    await again.start(control_api=False)
+    assert [m for m in again.app.chat() if m["status"] == "system"] == [said]  # not told twice
+    assert list(home.root.glob("store.json.corrupt-*")) == [moved]
+
+
+async def test_a_store_an_offline_command_moved_aside_is_told_at_the_next_start(
+        make_engine: EngineFactory, fake: FakeAnthropic, home: Home) -> None:
+    home.store_file.write_bytes(b"")
+    with OfflineApp.open(home) as app:
+        app.send("are you there?")
+    [moved] = home.root.glob("store.json.corrupt-*")
+    fake.on_empty = tool_use("Sleep", {"seconds": 3000})
+    engine = make_engine()
+    await engine.start(control_api=False)
+    said = [m["text"] for m in engine.app.chat() if m["status"] == "system"]
+    assert len(said) == 1 and f"moved to {moved}" in said[0]
+    assert any("stored data moved aside" in n.title for n in engine.notifier.sent)
 
 
 def test_documents_round_trip(tmp_path: Path) -> None:
