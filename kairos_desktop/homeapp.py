@@ -259,8 +259,8 @@ class HomeApp:
             checks = [log.verify(path)] if path.exists() else []
         else:
             checks = log.verify_all()
-        return [{"path": str(c.path), "intact": c.intact, "line": c.line, "reason": c.reason,
-                 "entries": c.entries, "text": str(c)} for c in checks]
+        return [{"path": str(c.path), "intact": c.intact, "known": c.known, "line": c.line,
+                 "reason": c.reason, "entries": c.entries, "text": str(c)} for c in checks]
 
     def usage(self) -> list[JSON]:
         return self.services.usage.days()

@@ -174,7 +174,7 @@ class Engine:
             raise RuntimeError("this engine is already running")
         self.home.ensure()
         async with contextlib.AsyncExitStack() as stack:
-            self._lock.acquire()
+            await asyncio.to_thread(self._lock.acquire)  # may wait a moment for a CLI command
             stack.callback(self._lock.release)
             self._build(session_id=session_id, resume=resume)
             stack.callback(self.services.close)
@@ -266,6 +266,10 @@ class Engine:
             await self.control.start()
             stack.push_async_callback(self._stop_control)
         await self._check_yesterdays_log()
+        for finding in self.daily_log.breaks_found:  # found by the appends of this start
+            await self.deliveries.message(
+                f"The daily log's end was not what was recorded: {finding}. A 'chain break' "
+                "entry now records it; `kairos logs verify` lists it.", "system")
         await self._tell_notices()
         self.scheduler.fire_due()  # what was missed while closed joins the very first turn
         heartbeat = running.create_task(self._secrets_then_heartbeat(), name="kairos-heartbeat")
@@ -362,7 +366,7 @@ class Engine:
         if not path.exists():
             return
         check = self.daily_log.verify(path)
-        if check.intact:
+        if check.intact or check.known:  # a known break was told when it was found
             return
         self.daily_log.append("error", f"yesterday's log was altered: {check}")
         await self.deliveries.message(
