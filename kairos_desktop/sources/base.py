@@ -25,8 +25,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
+from tinydb import TinyDB
+
+from ..approvals import Approvals
 from ..clock import Clock
 from ..journal import DailyLog
 from ..queue import InboundItem
@@ -39,6 +42,11 @@ from ..tools.base import ToolProvider
 BLOCKING_READ_TIMEOUT_S = 30.0
 
 S = TypeVar("S", bound="Source")
+
+
+class PutMany(Protocol):
+    def __call__(self, items: list[InboundItem], *,
+                 with_writes: Callable[[TinyDB], None] | None = None) -> None: ...
 
 
 class Source(ABC):
@@ -85,6 +93,13 @@ class SourceContext:
     put: Callable[[InboundItem], Any]
     daily_log: DailyLog
     store: Store
+    #: Queues items and runs the given store writes in ONE transaction (InboundQueue.put_many):
+    #: what a source has seen and what it queued can never disagree after a crash.
+    put_many: PutMany | None = None
+    #: The approval broker (RunCommand's): MCP tool calls that must ask wait there.
+    approvals: Approvals | None = None
+    #: The assistant's workspace: with allowedFolders, where a tool call may name files.
+    workspace: Path | None = None
     #: Tells the user something once (a channel that keeps crashing); a chat message.
     notify_user: Callable[[str], Awaitable[Any]] | None = None
     #: Paths never reported as changes (the assistant's own home: it changes on every tick).

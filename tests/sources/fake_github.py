@@ -5,13 +5,16 @@ pagination, 404s for what a client may not see), so tests point the real aiohttp
 server instead of mocking it. It runs on aiohttp.web inside the test's own event loop, on
 127.0.0.1 and a random port, under an API prefix like GitHub Enterprise's ("/api/v3").
 
-Answers have GitHub's shapes (pulls, reviews, review comments, check runs with html_url,
-user.login, submitted_at, head.sha, merged, conclusion...) and its rules:
+Answers have GitHub's shapes (pulls, reviews, review comments, conversation comments from the
+issue-comments endpoint, check runs with html_url, user.login, submitted_at, head.sha, merged,
+conclusion...) and its rules:
 - every 200 carries an ETag (a weak hash of the body); a request whose If-None-Match matches it
   gets 304 with no body, which costs nothing against an authenticated client's limit;
 - X-RateLimit-Limit/-Remaining/-Used/-Reset/-Resource on every answer: 5,000 requests an hour
   with a token, 60 without; a spent limit answers 403 with Remaining 0 and the reset time;
-- a private repository's PR is a 404 without a token; no User-Agent is a 403.
+- a private repository's PR is a 404 without a token; no User-Agent is a 403;
+- a renamed repository (`rename_repo`) answers its old name with 301 Moved Permanently to
+  /repositories/ID/..., as GitHub does, and is served there and under its new name.
 Time comes from the test's Clock, so a FakeClock decides when a rate limit resets.
 
 Typical use::
@@ -88,6 +91,7 @@ class FakePR:
     id: int = 0
     reviews: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
+    issue_comments: list[dict[str, Any]] = field(default_factory=list)
     check_runs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -153,6 +157,22 @@ class FakePR:
             "url": f"https://api.github.com/repos/{self.repo}/pulls/comments/{comment_id}",
         }
         self.comments.append(comment)
+        self.touch()
+        return comment
+
+    def add_issue_comment(self, user: str, body: str) -> dict[str, Any]:
+        """A comment in the PR's conversation (not on the diff): the issue-comments endpoint."""
+        comment_id = self.server.next_id()
+        now = self.server.timestamp()
+        comment = {
+            "id": comment_id, "node_id": f"IC_{comment_id}",
+            "url": f"https://api.github.com/repos/{self.repo}/issues/comments/{comment_id}",
+            "html_url": f"{self.html_url}#issuecomment-{comment_id}",
+            "issue_url": f"https://api.github.com/repos/{self.repo}/issues/{self.number}",
+            "user": self.server.user(user), "body": body, "created_at": now, "updated_at": now,
+            "author_association": "CONTRIBUTOR",
+        }
+        self.issue_comments.append(comment)
         self.touch()
         return comment
 
@@ -270,19 +290,20 @@ class FakeGitHub:
         self._shas = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.renamed: dict[str, str] = {}  # old name (lower case) -> the name now
+        self._repo_ids: dict[str, int] = {}  # name (lower case) -> repository id
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         app = web.Application()
-        base = self.prefix
-        app.router.add_get(base + r"/repos/{owner}/{name}/pulls/{number:\d+}", self._pull)
-        app.router.add_get(base + r"/repos/{owner}/{name}/pulls/{number:\d+}/reviews",
-                           self._reviews)
-        app.router.add_get(base + r"/repos/{owner}/{name}/pulls/{number:\d+}/comments",
-                           self._comments)
-        app.router.add_get(base + "/repos/{owner}/{name}/commits/{ref}/check-runs",
-                           self._check_runs)
+        for base in (self.prefix + "/repos/{owner}/{name}",
+                     self.prefix + r"/repositories/{repo_id:\d+}"):
+            app.router.add_get(base + r"/pulls/{number:\d+}", self._pull)
+            app.router.add_get(base + r"/pulls/{number:\d+}/reviews", self._reviews)
+            app.router.add_get(base + r"/pulls/{number:\d+}/comments", self._comments)
+            app.router.add_get(base + r"/issues/{number:\d+}/comments", self._issue_comments)
+            app.router.add_get(base + "/commits/{ref}/check-runs", self._check_runs)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -306,6 +327,20 @@ class FakeGitHub:
                     created_at=self.timestamp(), updated_at=self.timestamp(), id=self.next_id())
         self.prs[(repo.lower(), number)] = pr
         return pr
+
+    def rename_repo(self, old: str, new: str) -> None:
+        """The repository `old` is now `new`: its PRs move, the old name answers 301."""
+        for (name, number), pr in list(self.prs.items()):
+            if name == old.lower():
+                del self.prs[(name, number)]
+                pr.repo = new
+                self.prs[(new.lower(), number)] = pr
+                pr.touch()
+        self._repo_ids[new.lower()] = self.repo_id(old)
+        self.renamed[old.lower()] = new
+
+    def repo_id(self, repo: str) -> int:
+        return self._repo_ids.setdefault(repo.lower(), 1_296_269 + len(self._repo_ids))
 
     def force_rate_limit(self, reset_in: float) -> int:
         """Spend the limit: every request gets 403 (Remaining 0) until the clock reaches the
@@ -416,10 +451,24 @@ class FakeGitHub:
             self.blocked_until = self.retry_after = None  # the forced limit has reset
         if budget.used >= budget.limit:
             return _error(403, "API rate limit exceeded", self._limit_headers(budget))
-        pr = self.prs.get((f"{request.match_info['owner']}/{request.match_info['name']}".lower(),
-                           int(request.match_info.get("number", "0") or 0)))
+        repo = self._repo_of(request)
+        if repo is None:
+            budget.used += 1
+            return _error(404, "Not Found", self._limit_headers(budget))
+        moved = self.renamed.get(repo.lower())
+        if moved is not None and "repo_id" not in request.match_info:
+            # GitHub: the old name of a renamed repository redirects to its id.
+            rest = request.path.split(f"/repos/{request.match_info['owner']}/"
+                                      f"{request.match_info['name']}", 1)[1]
+            location = f"{self.base_url}/repositories/{self.repo_id(moved)}{rest}"
+            if request.query_string:
+                location += f"?{request.query_string}"
+            budget.used += 1
+            headers = {"Location": location, **self._limit_headers(budget)}
+            return _error(301, "Moved Permanently", headers)
+        pr = self.prs.get((repo.lower(), int(request.match_info.get("number", "0") or 0)))
         if "ref" in request.match_info:
-            pr = self._pr_with_commit(request)
+            pr = self._pr_with_commit(repo, request.match_info["ref"])
         if pr is None or (pr.private and token is None):
             budget.used += 1
             return _error(404, "Not Found", self._limit_headers(budget))
@@ -442,9 +491,16 @@ class FakeGitHub:
         return web.Response(status=200, body=body.encode(), headers=headers,
                             content_type="application/json", charset="utf-8")
 
-    def _pr_with_commit(self, request: web.Request) -> FakePR | None:
-        repo = f"{request.match_info['owner']}/{request.match_info['name']}".lower()
-        ref = request.match_info["ref"]
+    def _repo_of(self, request: web.Request) -> str | None:
+        """The repository a request names: owner/name, or the id it was redirected to."""
+        if "repo_id" in request.match_info:
+            wanted = int(request.match_info["repo_id"])
+            return next((name for name, rid in self._repo_ids.items() if rid == wanted
+                         and name not in self.renamed), None)
+        return f"{request.match_info['owner']}/{request.match_info['name']}"
+
+    def _pr_with_commit(self, repo: str, ref: str) -> FakePR | None:
+        repo = repo.lower()
         for (name, _), pr in self.prs.items():
             if name == repo and (pr.head_sha == ref
                                  or any(r["head_sha"] == ref for r in pr.check_runs)):
@@ -476,6 +532,9 @@ class FakeGitHub:
 
     async def _comments(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, lambda pr: self._page(request, pr.comments))
+
+    async def _issue_comments(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, lambda pr: self._page(request, pr.issue_comments))
 
     async def _check_runs(self, request: web.Request) -> web.StreamResponse:
         def build(pr: FakePR) -> tuple[Any, str | None]:

@@ -114,6 +114,7 @@ class Answer:
     status: int  # 200 or 304; every other status raised
     etag: str | None
     data: Any  # the parsed JSON of a 200, None for a 304
+    moved: bool = False  # GitHub answered 301 first (a renamed repository) and it was followed
 
 
 class GitHubClient:
@@ -163,15 +164,16 @@ class GitHubClient:
                                         params={k: str(v) for k, v in (params or {}).items()},
                                         allow_redirects=True) as response:
                 self._note_budget(response)
+                moved = any(r.status == 301 for r in response.history)
                 if response.status == 304:
-                    return Answer(304, etag, None)
+                    return Answer(304, etag, None, moved)
                 if response.status == 200:
                     try:
                         data = await response.json(content_type=None)
                     except ValueError as exc:
                         raise GitHubRequestError(
                             f"GitHub's answer for {path} is not JSON") from exc
-                    return Answer(200, response.headers.get("ETag"), data)
+                    return Answer(200, response.headers.get("ETag"), data, moved)
                 text = await response.text(errors="replace")
                 raise self._failure(response, _message(text), path, not_found)
         except aiohttp.ClientError as exc:

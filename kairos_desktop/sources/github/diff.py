@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import render
-from .client import GitHubRequestError
+from .client import GitHubError, GitHubRequestError, validate_target
 from .render import ANNOUNCED_REVIEWS, PREvent
 
 SEEN_LIMIT = 1_000  # ids remembered per list; older ones live on pages no longer fetched
-ENDPOINTS = ("pull", "reviews", "comments", "checks")
+ENDPOINTS = ("pull", "reviews", "comments", "issue_comments", "checks")
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 Doc = dict[str, Any]
@@ -46,7 +46,7 @@ def normalise(doc: Doc) -> Doc:
     seen.setdefault("headSha", None)
     seen.setdefault("checksSha", None)
     seen.setdefault("checksTotal", 0)
-    for name in ("reviews", "comments", "checks"):
+    for name in ("reviews", "comments", "issue_comments", "checks"):
         seen.setdefault(name, [])
     return work
 
@@ -63,6 +63,7 @@ class Poll:
     doc: Doc
     events: list[PREvent] = field(default_factory=list)
     changed: bool = False  # something new was recorded (announced or not): poll sooner
+    renamed_from: str | None = None  # the repository's old name, when GitHub gave a new one
 
     @property
     def seen(self) -> Doc:
@@ -106,6 +107,7 @@ def take_pull(work: Poll, pr: Any, etag: str | None) -> None:
     except (KeyError, TypeError, AttributeError) as exc:
         raise GitHubRequestError(f"GitHub's answer for {work.ref} is not a pull request "
                                  f"(missing {exc})") from exc
+    take_name(work, pr)
     seen = work.seen
     work.doc["title"], work.doc["url"] = title, url
     first = not work.recorded("pull")
@@ -126,6 +128,23 @@ def take_pull(work: Poll, pr: Any, etag: str | None) -> None:
         work.changed = True
     seen["headSha"], work.doc["state"] = head, state
     work.etags["pull"] = etag or ""
+
+
+def take_name(work: Poll, pr: Any) -> None:
+    """The repository's name as GitHub gives it now (base.repo.full_name): a renamed or
+    transferred repository's new name replaces the old one in the subscription."""
+    base = pr.get("base") if isinstance(pr, dict) else None
+    repo = base.get("repo") if isinstance(base, dict) else None
+    name = repo.get("full_name") if isinstance(repo, dict) else None
+    if not isinstance(name, str) or name.lower() == str(work.doc["repo"]).lower():
+        return
+    try:
+        validate_target(name, int(work.doc["number"]))
+    except GitHubError:
+        return  # not a name GitHub gives: keep the one the user gave
+    work.renamed_from = str(work.doc["repo"])
+    work.doc["repo"] = name
+    work.changed = True
 
 
 def take_reviews(work: Poll, rows: Sequence[Doc]) -> None:
@@ -173,6 +192,21 @@ def take_comments(work: Poll, rows: Sequence[Doc]) -> None:
         url = str(comments[0].get("html_url") or work.url)
         work.events.append(PREvent("review_comment",
                                    render.comments_text(comments, work.label), url))
+
+
+def take_issue_comments(work: Poll, rows: Sequence[Doc]) -> None:
+    """Comments of the PR's conversation (the issue-comments endpoint): what is new makes ONE
+    event per poll, naming each comment (at most COMMENTS_PER_ITEM of them)."""
+    seen = set(work.seen["issue_comments"])
+    fresh = [c for c in rows if c["id"] not in seen]
+    if not fresh:
+        return
+    work.seen["issue_comments"] = remember(work.seen["issue_comments"], [c["id"] for c in fresh])
+    work.changed = True
+    if not work.recorded("issue_comments"):
+        return  # the baseline
+    url = str(fresh[-1].get("html_url") or work.url)
+    work.events.append(PREvent("comment", render.conversation_text(fresh, work.label), url))
 
 
 def checks_head(work: Poll) -> str | None:

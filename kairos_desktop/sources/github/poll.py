@@ -1,9 +1,14 @@
 """One poll of one PR: which requests, in which order, with which ETag and page cursor.
 
-Why this shape: an unchanged PR must cost only 304s. So the PR, its reviews, its review comments
-and the check runs of its head are each asked with the ETag of their last answer, and of a list
-only the cursor page (the first one not full) is asked for: both lists grow at the end, so the
-pages before it cannot have changed. What each answer means is decided in diff.py.
+Why this shape: an unchanged PR must cost only 304s. So the PR, its reviews, its review comments,
+its conversation comments (the issue-comments endpoint: a PR is an issue too) and the check runs
+of its head are each asked with the ETag of their last answer, and of a list only the cursor page
+(the first one not full) is asked for: the lists grow at the end, so the pages before it cannot
+have changed. What each answer means is decided in diff.py.
+
+A renamed repository answers its old name with 301 (to /repositories/ID/...): the PR's answer
+names the repository as it is now, and the subscription takes that name at once, so the next
+requests (of this poll and every later one) go straight to it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from .client import GitHubClient, GitHubRequestError
-from .diff import Poll, checks_head, take_check_runs, take_comments, take_pull, take_reviews
+from .diff import (
+    Poll,
+    checks_head,
+    take_check_runs,
+    take_comments,
+    take_issue_comments,
+    take_pull,
+    take_reviews,
+)
 
 PER_PAGE = 100  # GitHub's maximum page size: the fewest requests per list
 MAX_PAGES_PER_POLL = 20  # bounds one poll of one list (2,000 new items)
@@ -23,23 +36,34 @@ async def poll_pr(client: GitHubClient, work: Poll) -> None:
     await poll_pull(client, work)
     await poll_list(client, work, "reviews")
     await poll_list(client, work, "comments")
+    await poll_list(client, work, "issue_comments")
     await poll_checks(client, work)
 
 
 async def poll_pull(client: GitHubClient, work: Poll) -> None:
-    answer = await client.get(
-        f"/repos/{work.doc['repo']}/pulls/{work.doc['number']}", etag=work.etags.get("pull"),
-        not_found=f"PR {work.ref} not found or not visible "
-                  + ("to this token" if client.token else "without a token"))
+    path = f"/repos/{work.doc['repo']}/pulls/{work.doc['number']}"
+    not_found = (f"PR {work.ref} not found or not visible "
+                 + ("to this token" if client.token else "without a token"))
+    answer = await client.get(path, etag=work.etags.get("pull"), not_found=not_found)
+    if answer.status == 304 and answer.moved:
+        # Moved, and unchanged: the 304 has no body to say the new name; ask once in full.
+        answer = await client.get(path, etag=None, not_found=not_found)
     if answer.status == 304:
         return
     take_pull(work, answer.data, answer.etag)
 
 
+def list_path(work: Poll, name: str) -> str:
+    number = work.doc["number"]
+    if name == "issue_comments":
+        return f"/repos/{work.doc['repo']}/issues/{number}/comments"
+    return f"/repos/{work.doc['repo']}/pulls/{number}/{name}"
+
+
 async def poll_list(client: GitHubClient, work: Poll, name: str) -> None:
-    """Reviews or review comments: the cursor page with its ETag; a full page moves the cursor
-    on, an empty one (items were deleted) moves it back."""
-    path = f"/repos/{work.doc['repo']}/pulls/{work.doc['number']}/{name}"
+    """Reviews, review comments or conversation comments: the cursor page with its ETag; a full
+    page moves the cursor on, an empty one (items were deleted) moves it back."""
+    path = list_path(work, name)
     page = int(work.doc["pages"].get(name, 1))
     etag = work.etags.get(name)
     cursor = (page, etag)
@@ -54,6 +78,8 @@ async def poll_list(client: GitHubClient, work: Poll, name: str) -> None:
         rows = [r for r in answer.data if isinstance(r, dict) and isinstance(r.get("id"), int)]
         if name == "reviews":
             take_reviews(work, rows)
+        elif name == "issue_comments":
+            take_issue_comments(work, rows)
         else:
             take_comments(work, rows)
         if len(answer.data) >= PER_PAGE:

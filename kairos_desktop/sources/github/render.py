@@ -30,7 +30,7 @@ Doc = dict[str, Any]
 class PREvent:
     """One thing that happened on a PR: one item in the queue."""
 
-    event: str  # review | review_comment | check_run | commits | merged | closed
+    event: str  # review | review_comment | comment | check_run | commits | merged | closed
     text: str
     url: str
     review_id: int | None = None
@@ -80,6 +80,18 @@ def comments_text(comments: Sequence[Doc], pr_label: str) -> str:
     if len(comments) == 1:
         return f"{who} commented on {pr_label} at {where(first)}:\n{cut(first.get('body'))}"
     return f"{who} left {len(comments)} review comments on {pr_label}:\n{comment_lines(comments)}"
+
+
+def conversation_text(comments: Sequence[Doc], pr_label: str) -> str:
+    """Comments of the PR's conversation (not on the diff) that arrived in one poll."""
+    if len(comments) == 1:
+        first = comments[0]
+        return f"{login(first.get('user'))} commented on {pr_label}:\n{cut(first.get('body'))}"
+    lines = [f"- {login(c.get('user'))}: {cut(c.get('body'))}"
+             for c in comments[:COMMENTS_PER_ITEM]]
+    if len(comments) > COMMENTS_PER_ITEM:
+        lines.append(f"- and {len(comments) - COMMENTS_PER_ITEM} more comment(s)")
+    return f"{len(comments)} new comments on {pr_label}:\n" + "\n".join(lines)
 
 
 def check_text(run: Doc, pr_label: str, sha: str) -> str:

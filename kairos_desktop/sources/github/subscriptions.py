@@ -7,9 +7,11 @@ something happens.
 
 Invariants:
 - What was seen lives in the store's `subscriptions` table, written together with the ETags of
-  the answers it came from and BEFORE the items are queued: a restart never re-announces an
-  event (delivery is at most once; a crash between the two writes loses that event rather than
-  repeating it).
+  the answers it came from, and in the SAME store transaction as the items it queues
+  (InboundQueue.put_many): an event is announced exactly once, a crash can neither lose it nor
+  repeat it.
+- A renamed repository (GitHub answers 301) is followed once: the subscription takes the name
+  GitHub gives now (and the key that goes with it), so later polls pay no redirect.
 - A failure (network, 5xx, 404, a malformed answer) is logged and retried with the quiet-PR
   backoff; it never ends the polling coroutine.
 - The token may sit in the OS keyring, whose unlock prompt can take any time: it is read off the
@@ -30,12 +32,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tinydb import TinyDB
+
 from ...clock import Clock, seconds_between
 from ...journal import DailyLog
 from ...queue import InboundItem
 from ...settings import Settings
 from ...store import Store
-from ..base import BLOCKING_READ_TIMEOUT_S, Source
+from ..base import BLOCKING_READ_TIMEOUT_S, PutMany, Source
 from .client import (
     GitHubClient,
     GitHubError,
@@ -92,9 +96,11 @@ class PRSubscriptions(Source):
     def __init__(self, *, store: Store, put: Callable[[InboundItem], Any], clock: Clock,
                  token: str | None = None, daily_log: DailyLog | None = None,
                  token_provider: Callable[[], str | None] | None = None,
-                 token_timeout: float = BLOCKING_READ_TIMEOUT_S) -> None:
+                 token_timeout: float = BLOCKING_READ_TIMEOUT_S,
+                 put_many: PutMany | None = None) -> None:
         self._store = store
         self._put = put
+        self._put_many = put_many
         self._clock = clock
         self._settings = Settings()
         self._log = daily_log
@@ -327,11 +333,12 @@ class PRSubscriptions(Source):
             error = GitHubRequestError(f"polling {work.ref} failed unexpectedly: {exc!r}")
         # What the endpoints before a failure found is kept: their ETags and ids go together.
         emitted = self._commit(doc, work, error)
+        key = str(work.doc["key"])  # the new one, when the repository was renamed
         if isinstance(error, GitHubRateLimitError):
             # Not this PR's fault: due again as soon as the limit resets, interval unchanged.
-            self._schedule_for(str(doc["key"])).due = self._clock.monotonic()
+            self._schedule_for(key).due = self._clock.monotonic()
         else:
-            self._reschedule(str(doc["key"]), changed=work.changed)
+            self._reschedule(key, changed=work.changed)
         return emitted
 
     def _commit(self, old: Doc, work: Poll, error: GitHubError | None) -> int:
@@ -349,23 +356,56 @@ class PRSubscriptions(Source):
                 self._note(f"{work.ref}: {doc['lastError']} (retrying later)")
             else:
                 self._note(f"{work.ref}: polling works again")
+        if work.renamed_from is not None:
+            self._rename(doc, work)
         if doc == normalise(old):
             return 0  # a quiet poll (only 304s) writes nothing: the store is one file
-        # Keyed by the subscription's id: if it was removed (or removed and re-added) during
-        # the poll, nothing is written and nothing is announced.
-        if self._store.update(TABLE, copy.deepcopy(doc), id=doc.get("id"), key=doc["key"]) == 0:
-            return 0
-        emitted = 0
         items: Items = to_items(work.events, repo=doc["repo"], number=doc["number"],
                                 ref=work.ref, now=_iso(self._clock.now()))
-        for item in items:
-            try:
-                self._put(item)
-                emitted += 1
-            except Exception as exc:  # the queue's store failed: the event is lost, say so
-                log.exception("could not queue a GitHub event for %s", work.ref)
-                self._note(f"{work.ref}: an event could not be queued ({exc}): {item.text}")
-        return emitted
+        stored = copy.deepcopy(doc)
+        old_key = old["key"]
+
+        def writes(db: TinyDB) -> None:
+            # Keyed by the subscription's id: if it was removed (or removed and re-added) during
+            # the poll, nothing is written and nothing is announced.
+            table = db.table(TABLE, cache_size=0)
+            if not table.update(stored, lambda d: d.get("id") == stored.get("id")
+                                and d.get("key") == old_key):
+                raise _Gone
+
+        try:
+            if self._put_many is not None:
+                self._put_many(items, with_writes=writes)
+            else:
+                self._store.transact(writes)
+                for item in items:
+                    self._put(item)
+        except _Gone:
+            return 0
+        except Exception as exc:  # the store failed: nothing was written, the next poll retries
+            log.exception("could not store a poll of %s", work.ref)
+            self._note(f"{work.ref}: what this poll found could not be stored ({exc}); it is "
+                       "asked again at the next poll", kind="error")
+            return 0
+        return len(items)
+
+    def _rename(self, doc: Doc, work: Poll) -> None:
+        """GitHub gave the repository a new name: the subscription follows it (unless the user
+        also follows the new name, which then stays the one subscription to it)."""
+        key = subscription_key(doc["repo"], doc["number"])
+        if any(d.get("id") != doc.get("id") for d in self._store.find(TABLE, key=key)):
+            self._note(f"{work.renamed_from}#{doc['number']} is now {work.ref}, which is "
+                       "subscribed to already; this subscription keeps the old name")
+            doc["repo"] = work.renamed_from
+            return
+        old_key = str(doc["key"])
+        doc["key"] = key
+        with self._mutex:
+            schedule = self._schedules.pop(old_key, None)
+            if schedule is not None:
+                self._schedules[key] = schedule
+        self._note(f"{work.renamed_from}#{doc['number']} moved to {work.ref} (the repository was "
+                   "renamed); the subscription follows the new name")
 
     def _note(self, text: str, *, kind: str = "github") -> None:
         if self._log is not None:
@@ -373,6 +413,10 @@ class PRSubscriptions(Source):
                 self._log.append(kind, text)
             except OSError:
                 log.exception("could not write the daily log")
+
+
+class _Gone(Exception):
+    """The subscription was removed while it was polled: write nothing, announce nothing."""
 
 
 def _public(doc: Doc) -> Doc:
