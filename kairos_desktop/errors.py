@@ -55,16 +55,37 @@ class ToolInputError(KairosError):
     """The model called a tool with arguments that do not fit its schema."""
 
 
+# What went wrong with a model call, in the words the user reads (model.py names each failure).
+# Waited out with backoff: the same request may succeed later.
+MODEL_TRANSIENT_KINDS = frozenset({"unreachable", "timed out", "overloaded", "rate limited",
+                                   "server error", "broken reply"})
+# The user has to fix something (the key, the model setting, the account) before a retry helps.
+MODEL_FIX_KINDS = frozenset({"no key", "key rejected", "not allowed", "unknown model",
+                             "no credit"})
+# "refused": the API refused THIS request for its content (400/413: a prompt too long, a bad
+# image); sending it again cannot help, so what it carried is set aside.
+
+
 class ModelUnavailableError(KairosError):
-    """The model could not be reached after retries; the turn stays queued.
+    """A model call failed; what the turn carries stays queued (or is set aside when refused).
 
-    `retryable` is False when trying the same request again cannot help (a bad key, an unknown
-    model): the loop then waits longer and tells the user what to fix."""
+    Every failure of a call is this one class: `kind` says what it was (refused, unreachable,
+    timed out, overloaded, rate limited, server error, broken reply, no key, key rejected, not
+    allowed, unknown model, no credit), `status` the HTTP status when there was one, and the
+    message says it in the user's words. `retryable` is False when trying the same request again
+    cannot help: the loop then waits longer and tells the user what to fix."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool | None = None, status: int | None = None,
+                 kind: str = "unreachable") -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.kind = kind
+        self.retryable = kind in MODEL_TRANSIENT_KINDS if retryable is None else retryable
         self.status = status
+
+    @property
+    def refused(self) -> bool:
+        """The API refused this request for its content: set it aside, never send it again."""
+        return self.kind == "refused"
 
 
 class NoApiKeyError(KairosError):

@@ -6,7 +6,15 @@ differs is the caller's: the request (the loop's cache breakpoints, the dream's 
 tools and their context, which tool ends the turn, and how an outage is shown to the user.
 
 Invariants:
-- Every wait goes through the injected wait (by default the Clock); nothing here sleeps.
+- Every wait between attempts goes through the injected wait (by default the Clock); nothing here
+  sleeps. The one wait in real time is a call's watchdog: it measures how long the connection
+  has been silent, which a FakeClock's time knows nothing of.
+- A call that shows no sign of life (no event of its stream) for modelTimeoutSeconds is given
+  up as "timed out" and waited out like any failure; one silent for half that (at most
+  HANG_AFTER_S) is given up at once and tried again when the caller nudges (a wake, a message).
+- A request the API refuses for its content is never sent again as it was: a refused first call
+  ends the turn (the caller sets aside what the turn carried); refused tool results are replaced
+  by a note saying so and the call is tried once more.
 - Every successful model call is recorded in the usage ledger before its reply is used.
 - A tool result goes back to the model at most TOOL_RESULT_MAX_CHARS long; the daily log keeps a
   preview of LOG_PREVIEW_CHARS.
@@ -16,6 +24,9 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,10 +58,16 @@ RetryWait = Callable[[float], Awaitable[None]]
 
 TOOL_RESULT_MAX_CHARS = 50_000
 LOG_PREVIEW_CHARS = 400
+# A call silent this long (or half its timeout, if less) counts as hung when the caller nudges.
+HANG_AFTER_S = 10.0
 
 
 class StopRequested(Exception):
     """Raised by a RetryWait when its caller is stopping: the turn ends unfinished."""
+
+
+class _Nudged(Exception):
+    """A silent call was given up because the caller nudged: try again at once."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,8 @@ class RetryPolicy:
 
     def wait_s(self, attempt: int, exc: ModelUnavailableError) -> float | None:
         """Seconds to wait after failed attempt number `attempt` (from 1); None: give up."""
+        if exc.refused:  # the same request would be refused again: never retried as it was
+            return None
         if self.max_attempts is not None and attempt >= self.max_attempts:
             return None
         if not exc.retryable:
@@ -121,6 +140,16 @@ class AgentRunner:
         self._wait = wait or clock.sleep
         self._log_kind = log_kind  # a tool call's daily-log kind is f"{log_kind} {name}"
         self._tool_events = tool_events  # publish `tool` events (the panel shows them in chat)
+        self._nudged = False  # nudge() came during the call in flight
+        self._signal: asyncio.Event | None = None  # wakes the watchdog of the call in flight
+
+    def nudge(self) -> None:
+        """The user asked for attention (a wake, a message): a call in flight that has been
+        silent for half its timeout (at most HANG_AFTER_S) is given up and tried again at once;
+        one that is answering goes on. (The caller's wait cuts a backoff short.)"""
+        self._nudged = True
+        if self._signal is not None:
+            self._signal.set()
 
     async def run(self, spec: TurnSpec, messages: list[Message]) -> TurnResult:
         """Run the turn, appending the model's messages and the tool results to `messages`.
@@ -128,8 +157,21 @@ class AgentRunner:
         Raises what ends it unfinished: ModelUnavailableError when the policy gives up,
         StopRequested from the wait, anything `after_tools` raises."""
         result = TurnResult()
+        answers_sent: list[dict[str, Any]] | None = None  # the results the next call carries
         for _ in range(spec.max_iterations):
-            reply = await self.call(spec, messages)
+            try:
+                reply = await self.call(spec, messages)
+            except ModelUnavailableError as exc:
+                if not exc.refused or answers_sent is None or messages[-1]["content"] \
+                        is not answers_sent:
+                    raise
+                # The tool results made the request one the API refuses: say so instead.
+                self._log.append("error", f"the model API refused the last tool results "
+                                 f"({exc}); sending a note in their place")
+                messages[-1] = {"role": "user", "content": [refused_result(b, exc)
+                                                            for b in answers_sent]}
+                answers_sent = None
+                reply = await self.call(spec, messages)
             result.calls += 1
             if reply.content:
                 messages.append({"role": "assistant", "content": reply.content})
@@ -147,6 +189,7 @@ class AgentRunner:
                 result.ended = "stopped"
                 return result
             messages.append({"role": "user", "content": answers})
+            answers_sent = answers
         result.ended = "max_iterations"
         return result
 
@@ -160,10 +203,15 @@ class AgentRunner:
             try:
                 client = self._model()
                 if client is None:  # the key was removed during this turn
-                    raise ModelUnavailableError("no API key is set any more", retryable=False)
-                reply = await client.create(
-                    model=settings.model, system=system, tools=tools, messages=request,
-                    max_tokens=settings.max_output_tokens)
+                    raise ModelUnavailableError(
+                        "no API key is set any more: set one with `kairos key set`",
+                        kind="no key")
+                reply = await self._watched(functools.partial(
+                    client.create, model=settings.model, system=system, tools=tools,
+                    messages=request, max_tokens=settings.max_output_tokens),
+                    float(settings.model_timeout_seconds))
+            except _Nudged:
+                continue  # tried again at once: not a failed attempt
             except ModelUnavailableError as exc:
                 attempt += 1
                 wait = self.retry.wait_s(attempt, exc)
@@ -175,6 +223,48 @@ class AgentRunner:
                 continue
             self._record(settings.model, reply, spec.cache_ttl)
             return reply
+
+    async def _watched(self, start: Callable[..., Awaitable[ModelReply]],
+                       timeout_s: float) -> ModelReply:
+        """Run one call under its watchdog (real time: the connection's silence). Raises
+        ModelUnavailableError "timed out" after `timeout_s` without a sign of life, _Nudged when
+        the caller nudged and the call had been silent for `hang_s`."""
+        loop = asyncio.get_running_loop()
+        signal = asyncio.Event()
+        last = [loop.time()]
+
+        def progress() -> None:
+            last[0] = loop.time()
+
+        self._nudged = False
+        self._signal = signal
+        task = asyncio.ensure_future(start(on_progress=progress))
+        task.add_done_callback(lambda _: signal.set())
+        hang_s = min(HANG_AFTER_S, timeout_s / 2)
+        try:
+            while not task.done():
+                silent = loop.time() - last[0]
+                if silent >= timeout_s:
+                    raise ModelUnavailableError(
+                        f"the model API did not answer within {timeout_s:g} s (setting "
+                        "modelTimeoutSeconds)", kind="timed out")
+                if self._nudged and silent >= hang_s:
+                    self._log.append("error", f"model call silent for {silent:.0f} s; given up "
+                                     "on the user's wake, trying again now")
+                    raise _Nudged
+                limit = timeout_s - silent
+                if self._nudged:
+                    limit = min(limit, hang_s - silent)
+                signal.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(signal.wait(), limit)
+            return task.result()
+        finally:
+            self._signal = None
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     def _record(self, model: str, reply: ModelReply, cache_ttl: str) -> None:
         self._usage.record(model, reply.usage, cache_ttl=cache_ttl)
@@ -216,6 +306,12 @@ class AgentRunner:
         if self._tool_events:
             self._bus.publish("tool", name=call.name, input=call.input, result=outcome.content,
                               isError=outcome.is_error)
+
+
+def refused_result(block: dict[str, Any], exc: ModelUnavailableError) -> dict[str, Any]:
+    """A tool result the API refused, replaced by a note the model can act on."""
+    return {"type": "tool_result", "tool_use_id": block.get("tool_use_id"), "is_error": True,
+            "content": f"[this result was not sent: the model API refused it ({exc})]"}
 
 
 def clip(text: str) -> str:

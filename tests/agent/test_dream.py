@@ -117,7 +117,7 @@ async def test_a_dream_the_model_keeps_failing_gives_up_rolls_the_lock_back_and_
         clock.advance(seconds)
     await dream_finished(engine)
     assert engine.dream.state.phase == "failed"
-    assert "the model API is unavailable (500" in engine.dream.state.detail
+    assert "the model API had an internal error (500" in engine.dream.state.detail
     assert [r.reply_status for r in fake.history[1:]] == [200, 500, 500, 500, 500, 500]
     assert lock.last_consolidated() == 1_000_000  # a later scan retries
     assert engine.memory.read_topic("work") == "Project Atlas ships in March.\n"

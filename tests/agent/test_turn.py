@@ -36,7 +36,16 @@ from kairos_desktop.settings import Settings
 from kairos_desktop.store import Store
 from kairos_desktop.tools.base import Tool, ToolContext, ToolRegistry, ToolResult, TurnState
 from kairos_desktop.usage import UsageLedger
-from tests.fakes.anthropic_server import FakeAnthropic, error, text, tool_use, tool_uses
+from tests.fakes.anthropic_server import (
+    FakeAnthropic,
+    broken,
+    delay,
+    error,
+    hang,
+    text,
+    tool_use,
+    tool_uses,
+)
 
 
 class _Text(BaseModel):
@@ -78,11 +87,13 @@ class Parts:
     ctx: ToolContext
     events: list[Event] = field(default_factory=list)
     retries: list[tuple[int, float, bool]] = field(default_factory=list)
+    errors: list[ModelUnavailableError] = field(default_factory=list)
     retried: asyncio.Event = field(default_factory=asyncio.Event)
 
     def runner(self, **kwargs: Any) -> AgentRunner:
         async def on_retry(exc: ModelUnavailableError, attempt: int, wait: float) -> None:
             self.retries.append((attempt, wait, exc.retryable))
+            self.errors.append(exc)
             self.retried.set()
 
         options: dict[str, Any] = {"on_retry": on_retry, **kwargs}
@@ -169,8 +180,9 @@ async def test_the_policy_gives_up_after_its_attempts(
     turn = asyncio.create_task(runner.run(parts.spec(), first_message()))
     assert await parts.next_retry() == (1, 15.0, True)
     clock.advance(15)
-    with pytest.raises(ModelUnavailableError, match="unavailable"):
+    with pytest.raises(ModelUnavailableError, match="internal error") as caught:
         await asyncio.wait_for(turn, 5)
+    assert (caught.value.kind, caught.value.status) == ("server error", 500)
     assert len(fake.history) == 2 and len(parts.retries) == 1
 
 
@@ -298,3 +310,107 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert waits == [15, 30, 60, 120, 240, 480, 900, 900, 900]
     assert policy.wait_s(1, ModelUnavailableError("bad key", retryable=False)) == 600
     assert RetryPolicy(max_attempts=3).wait_s(3, again) is None
+
+
+# -- every failure of a call is one error, named for what it is ----------------------------------
+
+@pytest.mark.parametrize("kind", ["truncated", "bad_sse", "garbage"])
+async def test_a_broken_reply_is_named_and_waited_out_like_any_failure(
+        parts: Parts, fake: FakeAnthropic, clock: FakeClock, kind: str) -> None:
+    fake.enqueue(broken(kind, tool_use("Echo", {"text": "half"})), text("whole"))
+    turn = asyncio.create_task(parts.runner().run(parts.spec(), first_message()))
+    assert await parts.next_retry() == (1, 15.0, True)
+    [failure] = parts.errors
+    assert failure.kind == "broken reply"
+    assert str(failure).startswith("the model API sent a broken reply (")
+    assert parts.kinds() == []  # a half reply is never taken for an answer: no tool ran
+    clock.advance(15)
+    result = await asyncio.wait_for(turn, 5)
+    assert (result.ended, result.calls, result.tools) == ("reply", 1, [])
+
+
+@pytest.mark.parametrize(("reply", "kind", "words"), [
+    (error(400, message="prompt is too long: 250000 tokens > 200000 maximum"), "refused",
+     "the model API refused the request (400: prompt is too long"),
+    (error(413), "refused", "the model API refused the request (413: Request exceeds"),
+    (error(529), "overloaded", "the model API is overloaded (529: Overloaded)"),
+    (error(429), "rate limited", "the model API's rate limit was reached (429"),
+    (error(500), "server error", "the model API had an internal error (500"),
+    (error(401), "key rejected", "rejected the API key"),
+    (error(400, message="Your credit balance is too low to access the Anthropic API."),
+     "no credit", "has no credit left"),
+    (error(404, message="model: claude-nope"), "unknown model", "claude-nope"),
+])
+async def test_each_failure_has_its_kind_and_words(
+        parts: Parts, fake: FakeAnthropic, reply: Any, kind: str, words: str) -> None:
+    fake.enqueue(reply)
+    runner = parts.runner(retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(ModelUnavailableError) as caught:
+        await runner.run(parts.spec(), first_message())
+    assert caught.value.kind == kind and words in str(caught.value)
+
+
+async def test_a_refused_request_is_never_sent_again_as_it_was(
+        parts: Parts, fake: FakeAnthropic) -> None:
+    fake.refuse("A HUGE PASTE")
+    messages = [{"role": "user", "content": [{"type": "text", "text": "A HUGE PASTE"}]}]
+    with pytest.raises(ModelUnavailableError) as caught:
+        await parts.runner().run(parts.spec(), messages)  # the heartbeat's policy: never gives up
+    assert (caught.value.kind, caught.value.status) == ("refused", 400)
+    assert "prompt is too long" in str(caught.value)
+    assert len(fake.history) == 1 and parts.retries == []  # no wait, no second try
+
+
+async def test_refused_tool_results_are_replaced_by_a_note_and_the_turn_goes_on(
+        parts: Parts, fake: FakeAnthropic) -> None:
+    fake.refuse("x" * 100, message="messages.2.content.0: image is not valid")
+    fake.enqueue(tool_use("Big", {}), text("I could not read it"))
+    messages = first_message()
+    result = await parts.runner().run(parts.spec(), messages)
+    assert (result.ended, result.calls) == ("reply", 2)
+    [note] = messages[2]["content"]
+    assert note["is_error"] is True and "xxx" not in note["content"]
+    assert "the model API refused it" in note["content"] and "image is not valid" in note["content"]
+    assert [r.reply_status for r in fake.history] == [200, 400, 200]
+
+
+# -- a hung call --------------------------------------------------------------------------------
+
+async def test_a_call_silent_for_the_timeout_is_given_up_as_timed_out(
+        parts: Parts, fake: FakeAnthropic, clock: FakeClock) -> None:
+    parts.ctx.settings.model_timeout_seconds = 1
+    fake.enqueue(hang(), text("back"))
+    turn = asyncio.create_task(parts.runner().run(parts.spec(), first_message()))
+    assert await parts.next_retry() == (1, 15.0, True)
+    [failure] = parts.errors
+    assert failure.kind == "timed out"
+    assert str(failure) == ("the model API did not answer within 1 s (setting "
+                            "modelTimeoutSeconds)")
+    clock.advance(15)
+    result = await asyncio.wait_for(turn, 5)
+    assert result.calls == 1 and len(fake.history) == 2
+
+
+async def test_a_nudge_gives_up_a_hung_call_and_tries_again_at_once(
+        parts: Parts, fake: FakeAnthropic) -> None:
+    parts.ctx.settings.model_timeout_seconds = 4  # hung after 2 s of silence; given up at 4
+    fake.enqueue(hang(), text("here"))
+    runner = parts.runner()
+    turn = asyncio.create_task(runner.run(parts.spec(), first_message()))
+    await fake.await_requests(1)
+    runner.nudge()  # the hung call is given up at 2 s of silence: no backoff, no failure
+    result = await asyncio.wait_for(turn, 15)
+    assert result.calls == 1 and parts.retries == []
+    assert "given up on the user's wake, trying again now" in parts.today()
+
+
+async def test_a_nudge_leaves_a_call_that_answers_alone(
+        parts: Parts, fake: FakeAnthropic) -> None:
+    parts.ctx.settings.model_timeout_seconds = 6  # hung after 3 s of silence
+    fake.enqueue(delay(0.5, text("slow but fine")))
+    runner = parts.runner()
+    turn = asyncio.create_task(runner.run(parts.spec(), first_message()))
+    await fake.await_requests(1)
+    runner.nudge()
+    result = await asyncio.wait_for(turn, 5)
+    assert result.calls == 1 and len(fake.history) == 1

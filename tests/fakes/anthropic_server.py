@@ -49,12 +49,15 @@ from typing import Any, TypeAlias
 __all__ = [
     "FakeAnthropic",
     "RecordedRequest",
+    "Refusal",
     "Reply",
     "ScriptItem",
     "UsageTotals",
+    "broken",
     "delay",
     "disconnect",
     "error",
+    "hang",
     "prompt_tokens",
     "text",
     "tool_use",
@@ -116,6 +119,11 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop_connection: bool = False
+    # "truncated": a 200 whose body (JSON, or the event stream) stops half way;
+    # "bad_sse": an event stream whose data lines are not JSON; "garbage": a non-JSON body.
+    broken: str | None = None
+    # Never answer (until the fake stops, or release_hangs()): an API that hangs.
+    hang: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -186,6 +194,35 @@ def delay(seconds: float, reply: Reply) -> Reply:
 def disconnect() -> Reply:
     """Close the connection without answering (the SDK sees a connection error and retries)."""
     return Reply(status=0, stop_reason=None, drop_connection=True)
+
+
+BROKEN_KINDS = ("truncated", "bad_sse", "garbage")
+
+
+def broken(kind: str = "truncated", reply: Reply | None = None) -> Reply:
+    """A 200 whose body cannot be read: cut half way ("truncated", JSON or event stream), an
+    event stream whose data is not JSON ("bad_sse"), or a body that is not JSON ("garbage").
+    ``reply`` is what the body would have said (a text reply by default)."""
+    if kind not in BROKEN_KINDS:
+        raise ValueError(f"broken() kind must be one of {BROKEN_KINDS}, not {kind!r}")
+    return dataclasses.replace(reply or text("cut short"), broken=kind)
+
+
+def hang() -> Reply:
+    """Take the request and never answer (until :meth:`FakeAnthropic.release_hangs` or the
+    fake stops): an API that hangs. The connection stays open, so only a client timeout ends
+    the call."""
+    return Reply(status=0, stop_reason=None, hang=True)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the fake refuses for its content, whatever the script says, as the real API
+    refuses a prompt that is too long or a bad image (see :meth:`FakeAnthropic.refuse`)."""
+
+    contains: str
+    status: int = 400
+    message: str = "prompt is too long: 250000 tokens > 200000 maximum"
 
 
 # --------------------------------------------------------------------------- records
@@ -705,10 +742,16 @@ class FakeAnthropic:
         clock: Callable[[], float] | None = None,
         min_cacheable_tokens: int = 1024,
         on_empty: Reply | Callable[[RecordedRequest], Reply] | None = None,
+        max_prompt_tokens: int | None = None,
     ) -> None:
         self._clock: Callable[[], float] = clock or time.monotonic
         self.min_cacheable_tokens = min_cacheable_tokens
         self.on_empty = on_empty
+        # Like the model's context window: a longer prompt gets the real API's 400 "prompt is
+        # too long: N tokens > M maximum" (counted as prompt_tokens() counts), consuming nothing.
+        self.max_prompt_tokens = max_prompt_tokens
+        self._refusals: list[Refusal] = []
+        self._release = threading.Event()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._script: deque[Reply | Callable[[RecordedRequest], Reply]] = deque()
@@ -788,6 +831,20 @@ class FakeAnthropic:
                 self._conns.discard(conn)
 
     # ---------------------------------------------------------------- scripting & inspection
+
+    def refuse(self, contains: str, *, status: int = 400, message: str | None = None) -> Refusal:
+        """Refuse every request whose messages contain ``contains`` (anywhere in their JSON),
+        whatever the script says and without consuming it: the real API's answer to one bad
+        prompt (400 "prompt is too long", 400 for a bad image, 413 for a body too large)."""
+        refusal = Refusal(contains, status, message if message is not None else
+                          Refusal.message)
+        with self._lock:
+            self._refusals.append(refusal)
+        return refusal
+
+    def release_hangs(self) -> None:
+        """Let every request held by :func:`hang` end (its connection is closed unanswered)."""
+        self._release.set()
 
     def enqueue(self, *replies: Reply | Callable[[RecordedRequest], Reply]) -> None:
         """Append replies to the script; each successful /v1/messages request consumes one."""
@@ -936,7 +993,22 @@ class FakeAnthropic:
             self._send_json(h, 200, {"input_tokens": prompt_tokens(req.body)})
             return
 
+        refused = self._refusal_for(req)
+        if refused is not None:
+            status, message = refused
+            self._send_error(h, req, status, _DEFAULT_ERROR_TYPES.get(
+                status, "invalid_request_error"), message)
+            return
+
         reply = self._next_reply(req)
+        if reply.hang:
+            req.reply_status = 0
+            h.close_connection = True
+            while not (self._stopping.is_set() or self._release.is_set()):
+                self._stopping.wait(0.05)  # the handler's own thread; the client gave up or not
+            with contextlib.suppress(OSError):
+                h.connection.shutdown(socket.SHUT_RDWR)
+            return
         if reply.drop_connection:
             req.reply_status = 0
             h.close_connection = True
@@ -958,6 +1030,22 @@ class FakeAnthropic:
             )
             return
         self._send_message(h, req, reply)
+
+    def _refusal_for(self, req: RecordedRequest) -> tuple[int, str] | None:
+        """(status, message) when the request is refused for its content, else None."""
+        with self._lock:
+            refusals = list(self._refusals)
+            limit = self.max_prompt_tokens
+        if refusals:
+            messages = json.dumps(req.messages, ensure_ascii=False)
+            for refusal in refusals:
+                if refusal.contains in messages:
+                    return refusal.status, refusal.message
+        if limit is not None:
+            size = prompt_tokens(req.body)
+            if size > limit:
+                return 400, f"prompt is too long: {size} tokens > {limit} maximum"
+        return None
 
     def _next_reply(self, req: RecordedRequest) -> Reply:
         with self._lock:
@@ -1050,10 +1138,41 @@ class FakeAnthropic:
             "usage": usage.as_dict(output_tokens),
         }
         extra = dict(reply.headers)
+        if reply.broken is not None:
+            self._send_broken(h, reply.broken, message, bool(body.get("stream")), extra)
+            return
         if not body.get("stream"):
             self._send_json(h, 200, message, extra)
             return
         self._send_stream(h, message, usage, output_tokens, extra)
+
+    def _send_broken(self, h: _Handler, kind: str, message: dict[str, Any], stream: bool,
+                     extra_headers: Mapping[str, str]) -> None:
+        """A 200 the client cannot read (see :func:`broken`); the connection is closed after."""
+        h.close_connection = True
+        if stream:
+            start = {**message, "content": [], "stop_reason": None}
+            first = json.dumps({"type": "message_start", "message": start})
+            events = f"event: message_start\ndata: {first}\n\n"
+            if kind == "truncated":
+                body = events + 'event: content_block_start\ndata: {"type": "content_bl'
+            elif kind == "bad_sse":
+                body = events + "event: content_block_start\ndata: {not json at all\n\n"
+            else:
+                body = "<html>502 Bad Gateway</html>\n"
+            content_type = "text/event-stream; charset=utf-8"
+        else:
+            full = json.dumps(message)
+            body = full[: len(full) // 2] if kind == "truncated" else "<html>oops</html>"
+            content_type = "application/json"
+        data = body.encode()
+        h.send_response(200)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in {**self._base_headers(), **extra_headers}.items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
 
     def _send_stream(
         self,
