@@ -14,6 +14,7 @@ from pathlib import Path
 from ..atomic import atomic_write_text
 from ..errors import MemoryLimitError, PathNotAllowedError
 from ..journal import MARKER
+from .log_index import LogIndex
 
 INDEX_MAX_LINES = 200
 INDEX_MAX_BYTES = 25 * 1024
@@ -34,6 +35,7 @@ class MemoryFiles:
         self.index_path = memory_dir / "MEMORY.md"
         self.topics_dir = memory_dir / "topics"
         self.logs_dir = memory_dir / "logs"
+        self.log_index = LogIndex(self.logs_dir)
 
     # -- the index ---------------------------------------------------------------------------
 
@@ -116,8 +118,6 @@ class MemoryFiles:
         if self.index_path.exists():
             files.append(self.index_path)
         files += sorted(self.topics_dir.glob("*.md")) if self.topics_dir.exists() else []
-        if self.logs_dir.exists():
-            files += sorted(self.logs_dir.rglob("*.md"), reverse=True)
         hits: list[SearchHit] = []
         for path in files:
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -130,6 +130,9 @@ class MemoryFiles:
                                           line.strip()[:300]))
                     if len(hits) >= limit:
                         return hits
+        # The logs grow for years: searched through their index, newest first.
+        for hit in self.log_index.search(query, limit - len(hits)):
+            hits.append(SearchHit(str(hit.path.relative_to(self.root)), hit.line, hit.text))
         return hits
 
 
