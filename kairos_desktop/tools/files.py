@@ -1,8 +1,12 @@
 """File tools: SendUserFile (into the user's inbox), ReadFile and ListFiles (workspace and allowed
-folders), WriteFile (workspace only). The FolderPolicy decides every path."""
+folders), WriteFile (workspace only). The FolderPolicy decides every path. ReadFile opens regular
+files only, and says what anything else is: a named pipe's open would wait for a writer forever."""
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -31,13 +35,46 @@ class ReadFileInput(BaseModel):
     offset: int = Field(0, ge=0, description="Character offset to start reading at.")
 
 
+# What a path that is not a regular file is, in words (st_mode's file type).
+_KINDS = ((stat.S_ISDIR, "a folder; use ListFiles"),
+          (stat.S_ISFIFO, "a named pipe, not a regular file"),
+          (stat.S_ISSOCK, "a socket, not a regular file"),
+          (stat.S_ISCHR, "a character device, not a regular file"),
+          (stat.S_ISBLK, "a block device, not a regular file"))
+
+
+def _not_a_file(raw: str, mode: int) -> PathNotAllowedError | None:
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((words for test, words in _KINDS if test(mode)), "not a regular file")
+    return PathNotAllowedError(f"{raw!r} is {kind}")
+
+
+def _open_regular(path: Path, raw: str) -> int:
+    """A descriptor on `path` if it is a regular file. Its type is checked before opening (a
+    named pipe's open would wait for a writer, a device's may act) and again on the descriptor
+    (O_NONBLOCK: a pipe swapped in meanwhile opens at once and is refused)."""
+    try:
+        found = _not_a_file(raw, os.stat(path).st_mode)
+    except FileNotFoundError:
+        raise PathNotAllowedError(f"{raw!r} does not exist") from None
+    if found is not None:
+        raise found
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    found = _not_a_file(raw, os.fstat(fd).st_mode)
+    if found is not None:
+        os.close(fd)
+        raise found
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
+
+
 async def _read_file(ctx: ToolContext, args: ReadFileInput) -> ToolResult:
     path = ctx.policy.readable(args.path)
-    if not path.is_file():
-        raise PathNotAllowedError(f"{args.path!r} is a folder; use ListFiles")
     limit = ctx.settings.max_read_bytes
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        handle.seek(0)
+    fd = _open_regular(path, args.path)
+    with open(fd, encoding="utf-8", errors="replace") as handle:
         text = handle.read(args.offset + limit + 1)[args.offset:]
     if len(text) > limit:
         return ToolResult(
