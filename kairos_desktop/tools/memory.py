@@ -3,6 +3,7 @@ Daily logs can be read and searched, never written: no tool here takes a log pat
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -48,7 +49,8 @@ class MemorySearchInput(BaseModel):
 
 
 async def _search(ctx: ToolContext, args: MemorySearchInput) -> ToolResult:
-    hits = _files(ctx).search(args.query, limit=args.limit)
+    # Off the loop: the first search of an old home builds the logs' index (seconds).
+    hits = await asyncio.to_thread(_files(ctx).search, args.query, limit=args.limit)
     if not hits:
         return ToolResult(f"No memory mentions {args.query!r}.")
     return ToolResult("\n".join(f"{h.path}:{h.line}: {h.text}" for h in hits))
