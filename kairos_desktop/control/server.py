@@ -194,12 +194,15 @@ class ControlServer:
         return await self._static_file(request.match_info["name"])
 
     async def _static_file(self, name: str) -> web.StreamResponse:
-        folder = ui_dir()
-        path = (folder / name).resolve() if folder else None
-        if path is None or path.parent != folder or not path.is_file() \
-                or path.suffix not in STATIC_TYPES:
-            return _error(404, f"no such file: /ui/{name}")
-        return web.Response(body=path.read_bytes(), content_type=STATIC_TYPES[path.suffix],
+        path = _page_file(name)
+        try:
+            body = path.read_bytes() if path is not None else None
+        except OSError:  # gone since it was listed
+            body = None
+        if path is None or body is None:
+            shown = name if len(name) <= 80 else name[:77] + "..."
+            return _error(404, f"no such file: /ui/{shown}")
+        return web.Response(body=body, content_type=STATIC_TYPES[path.suffix],
                             headers={"Cache-Control": "no-cache"})
 
     # -- handlers: each one reads the request, calls the application API, answers ------------
@@ -436,6 +439,24 @@ class ControlServer:
 def ui_dir() -> Path | None:
     """The page's folder: $KAIROS_UI, a PyInstaller bundle's ui/, or the checkout's ui/."""
     return shipped_dir("ui", env="KAIROS_UI", marker="index.html")
+
+
+def _page_file(name: str) -> Path | None:
+    """The page's file called `name`, or None. `name` is only ever compared with the names the
+    folder lists (regular files of a served type): never joined to a path, so a NUL, "..", a
+    slash, a very long name or one the file system refuses is simply no such file."""
+    folder = ui_dir()
+    if folder is None:
+        return None
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name == name and Path(name).suffix in STATIC_TYPES \
+                        and entry.is_file():
+                    return folder / entry.name
+    except OSError:
+        return None
+    return None
 
 
 def _status_of(exc: KairosError) -> int:

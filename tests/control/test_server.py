@@ -85,5 +85,45 @@ async def test_a_bad_setting_over_the_api_names_the_key(running) -> None:
     assert running.settings.assistant_name == "Ada"
 
 
+@pytest.mark.parametrize("name", [
+    "index.html%00.js", "app.css%00", "%00", "..", ".", "..%2Fsettings.js", "%2e%2e%2fREADME.md",
+    "%2E%2E%2F%2E%2E%2Fpyproject.toml", "..%5Cindex.html", "index.html%2F", "%2Fetc%2Fpasswd",
+    "a" * 4000 + ".js", "%ff%fe.js", "index.html%0A", "%20index.html", "index.html.",
+    "nope.js", "index.py",
+])
+async def test_an_odd_name_under_ui_is_no_such_file(running, name: str) -> None:
+    status, headers, body = await _raw(running.control.port, f"/ui/{name}", {})
+    assert status == 404, body
+    assert json.loads(body)["error"].startswith("no such file: /ui/")
+    assert headers["Content-Type"].startswith("application/json")
+
+
+async def test_the_page_files_are_served(running) -> None:
+    status, headers, body = await _raw(running.control.port, "/ui/app.css", {})
+    assert status == 200 and headers["Content-Type"].startswith("text/css") and body
+    status, _, body = await _raw(running.control.port, "/", {})
+    assert status == 200 and b"<html" in body.lower()
+
+
+async def test_a_task_with_a_string_for_a_flag_is_refused_naming_the_field(running) -> None:
+    client = await _in_thread(ControlClient.for_home, running.home)
+    before = await _in_thread(client.tasks)
+    for field, value in (("recurring", "false"), ("durable", "true"), ("recurring", 0)):
+        body = {"cron": "5 9 * * *", "prompt": "stretch", field: value}
+        status, answer = await _in_thread(_post, running, "/api/tasks", body)
+        assert status == 400 and answer["key"] == field, answer
+        assert answer["error"] == f"{field} must be true or false, not {value!r}"
+    assert await _in_thread(client.tasks) == before  # nothing was created
+
+
+def _post(engine, path: str, body: object) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", engine.control.port, timeout=5)
+    conn.request("POST", path, body=json.dumps(body),
+                 headers={"X-Kairos-Token": engine.control.token,
+                          "Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
 async def _in_thread(fn, *args):
     return await asyncio.to_thread(fn, *args)
