@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from .atomic import atomic_write_text
@@ -33,6 +41,22 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 # Anthropic model ids: "claude-" then lowercase words, digits, dots and dashes
 # (claude-sonnet-5-5, claude-opus-4-1-20250805, claude-3-5-haiku-latest).
 MODEL_PATTERN = r"^claude-[a-z0-9]+(?:[.-][a-z0-9]+)*$"
+
+
+# A web domain for the server tools' allowed/blocked lists: a host of at least two labels, then
+# optionally a path; at most one "*", only in the path.
+_HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+_DOMAIN = re.compile(rf"^{_HOST}(?:/[^\s*]*(?:\*[^\s*]*)?)?$")
+
+
+def domain_pattern(text: object) -> str | None:
+    """`text` as a domain pattern for the web tools (host lowercased), or None if it is not one
+    (a scheme, a space, a * in the host or two of them)."""
+    if not isinstance(text, str):
+        return None
+    host, slash, path = text.strip().partition("/")
+    candidate = host.lower() + slash + path
+    return candidate if _DOMAIN.match(candidate) else None
 
 
 class QuietHours(BaseModel):
@@ -45,13 +69,26 @@ class QuietHours(BaseModel):
 
 
 class ChannelServer(BaseModel):
-    """One stdio MCP server, in the shape of an .mcp.json "mcpServers" entry."""
+    """One stdio MCP server, in the shape of an .mcp.json "mcpServers" entry (command, args and
+    env as written: ${VAR}, ${VAR:-default} and ${CLAUDE_PLUGIN_ROOT} are expanded at each start,
+    see sources/channels/plugins.py), plus what this app adds: whether its tools ask first, and
+    the plugin it came from."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
+                              strict=True)
 
     command: str = Field(..., min_length=1)
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+    # "ask": every tool call waits for the user's approval; "allow": calls run without asking
+    # (a file outside allowedFolders is refused either way). None: ask, except a channel's own
+    # tools called without a local path.
+    tools: Literal["ask", "allow"] | None = None
+    # Set by `kairos plugins add`: the plugin's name, its folder (${CLAUDE_PLUGIN_ROOT}) and
+    # its data folder (${CLAUDE_PLUGIN_DATA}).
+    plugin: str | None = None
+    plugin_root: str | None = None
+    plugin_data: str | None = None
 
 
 class WatchedFolder(BaseModel):
@@ -142,6 +179,48 @@ class Settings(BaseModel):
     approval_timeout_seconds: int = Field(120, ge=5, le=24 * 3600)
     run_command_timeout_seconds: int = Field(60, ge=1, le=3600)
     run_command_max_output_bytes: int = Field(32_000, ge=1_000, le=1_000_000)
+    # The hard daily budget of model calls, in US dollars for the local day (null: none). At
+    # the cap no model call is made until midnight or until the user raises today's budget.
+    daily_budget_usd: float | None = 1.0
+    # The Messages API's server tools (they run on Anthropic's side, paid per use): off unless
+    # switched on. Max uses are per agent turn; the domain lists are "example.com" or
+    # "docs.example.com/api" (subdomains included, at most one * and only in the path), and
+    # only one of the two lists may be set.
+    web_search_enabled: bool = False
+    web_fetch_enabled: bool = False
+    web_search_max_uses: int = Field(5, ge=1, le=50)
+    web_fetch_max_uses: int = Field(5, ge=1, le=50)
+    web_allowed_domains: list[str] = Field(default_factory=list)
+    web_blocked_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("daily_budget_usd")
+    @classmethod
+    def _budget_is_positive_or_null(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"must be an amount in US dollars above 0 such as 1.00, or null for "
+                             f"no daily budget (not {value:g})")
+        return value
+
+    @field_validator("web_allowed_domains", "web_blocked_domains")
+    @classmethod
+    def _domains_are_patterns(cls, value: list[str]) -> list[str]:
+        cleaned = []
+        for entry in value:
+            pattern = domain_pattern(entry)
+            if pattern is None:
+                raise ValueError(
+                    "must hold domains like example.com or docs.example.com/api (no https://, "
+                    f"no spaces, at most one * and only after the domain), not {entry!r}")
+            cleaned.append(pattern)
+        return cleaned
+
+    @field_validator("web_blocked_domains")
+    @classmethod
+    def _one_domain_list_only(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("web_allowed_domains"):
+            raise ValueError("cannot be set together with webAllowedDomains (the API takes one "
+                             "list or the other); empty one of them")
+        return value
 
     @field_validator("time_zone")
     @classmethod
@@ -215,6 +294,8 @@ EXAMPLES = {
     "allowedChannelPlugins": '["slack"]',
     "runCommandAllowlist": '["git status"]',
     "notifyStatuses": '["proactive"]',
+    "webAllowedDomains": '["docs.python.org", "example.com/blog"]',
+    "webBlockedDomains": '["example.com"]',
 }
 # The words for a value that does not have the shape a pattern asks for, by field name.
 PATTERN_WORDS = {"start": "must be a time like 22:00", "end": "must be a time like 07:00"}
