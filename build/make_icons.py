@@ -12,7 +12,7 @@ output is resized from its own 1024 px master.
 Writes (relative to the repository root):
 
     assets/icons/kairos-<state>-<size>.png   tray icons, states x (16 22 24 32 48 64 128 256)
-    assets/icons/kairos-<size>.png           the plain app icon, 16 32 48 64 128 256 512 1024
+    assets/icons/kairos-<size>.png           the plain app icon, 16 22 24 32 48 64 128 256 512 1024
     assets/kairos.png                        the plain app icon, 256 px
     assets/kairos.ico                        Windows, 16-256 px
     assets/kairos.icns                       macOS, 32-1024 px (mark inset on Apple's icon grid)
@@ -41,7 +41,7 @@ SS = 4  # supersampling factor: drawings are made at MASTER * SS, then reduced
 CANVAS = MASTER * SS
 
 STATE_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
-APP_SIZES = (16, 32, 48, 64, 128, 256, 512, 1024)
+APP_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512, 1024)
 ICO_SIZES = (16, 24, 32, 48, 64, 128, 256)
 ICNS_SIZES = (32, 64, 128, 256, 512, 1024)
 ICNS_BODY = 824 / 1024  # Apple's macOS icon grid: the body is 824 px of a 1024 px canvas

@@ -45,7 +45,8 @@ LAYERS: dict[str, int] = {
     # the application API and what implements it
     **dict.fromkeys(("application", "homeapp", "engine_app", "offline", "views"), 3),
     # front ends, and the composition root that wires the control server in
-    **dict.fromkeys(("control", "runtime", "api", "cli", "desktop", "doctor", "autostart"), 4),
+    **dict.fromkeys(("control", "runtime", "api", "cli", "desktop", "doctor", "autostart",
+                     "launcher"), 4),
 }
 PACKAGE_ROOT = Path(kairos_desktop.__file__).parent
 
