@@ -62,6 +62,9 @@ __all__ = [
     "text",
     "tool_use",
     "tool_uses",
+    "web_fetch",
+    "web_search",
+    "web_search_error",
 ]
 
 MESSAGES_PATH = "/v1/messages"
@@ -70,6 +73,14 @@ MAX_CACHE_BREAKPOINTS = 4
 CACHE_LOOKBACK_BLOCKS = 20
 _TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 _TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# The server tools' versions the SDK (anthropic 2.15) types, by the name they must carry.
+SERVER_TOOL_TYPES = {
+    "web_search": ("web_search_20250305", "web_search_20260209", "web_search_20260318"),
+    "web_fetch": ("web_fetch_20250910", "web_fetch_20260209", "web_fetch_20260309",
+                  "web_fetch_20260318"),
+}
+_SERVER_RESULT_TYPES = {"web_search_tool_result": "web_search",
+                        "web_fetch_tool_result": "web_fetch"}
 
 _DEFAULT_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -154,6 +165,88 @@ def tool_uses(*calls: tuple[str, dict[str, Any]]) -> Reply:
         {"type": "tool_use", "id": None, "name": name, "input": dict(inp)} for name, inp in calls
     )
     return Reply(content=blocks, stop_reason="tool_use")
+
+
+# Server tools (web search, web fetch) run inside the API: one reply carries the
+# ``server_tool_use`` block, its result block and the text that cites it, in the shapes of the
+# SDK's ServerToolUseBlock, WebSearchToolResultBlock / WebFetchToolResultBlock and TextBlock
+# with CitationsWebSearchResultLocation; ``usage.server_tool_use`` counts the uses. A block id
+# of ``None`` gets a fresh ``srvtoolu_...`` id (the result's ``tool_use_id`` follows it).
+
+
+def _server_use(name: str, input: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "server_tool_use", "id": None, "name": name, "input": dict(input)}
+
+
+def web_search(
+    query: str,
+    results: list[tuple[str, str]],
+    *,
+    answer: str | None = None,
+    cite: int | None = 0,
+    then: Reply | None = None,
+) -> Reply:
+    """A reply that searched ``query`` and found ``results`` [(url, title)], then wrote
+    ``answer`` citing result number ``cite`` (None: no citation). ``then`` (a tool_use reply)
+    appends its blocks and stop reason: the model searches, then calls a tool of ours."""
+    found = [{"type": "web_search_result", "url": url, "title": title,
+              "encrypted_content": "Eq" + hashlib.sha256(url.encode()).hexdigest()[:24],
+              "page_age": "3 days ago"} for url, title in results]
+    blocks: list[Mapping[str, Any]] = [
+        _server_use("web_search", {"query": query}),
+        {"type": "web_search_tool_result", "tool_use_id": None, "content": found},
+    ]
+    if answer is not None:
+        block: dict[str, Any] = {"type": "text", "text": answer}
+        if cite is not None and results:
+            url, title = results[cite]
+            block["citations"] = [{"type": "web_search_result_location", "url": url,
+                                   "title": title, "cited_text": answer[:150],
+                                   "encrypted_index": "Eo" + url[-8:]}]
+        blocks.append(block)
+    stop = "end_turn"
+    if then is not None:
+        blocks.extend(then.content)
+        stop = then.stop_reason or stop
+    return Reply(content=tuple(blocks), stop_reason=stop)
+
+
+def web_search_error(query: str, code: str = "unavailable", *, answer: str | None = None,
+                     then: Reply | None = None) -> Reply:
+    """A search that failed inside the API: the result block carries the error code
+    (``max_uses_exceeded``, ``too_many_requests``, ``unavailable``, ``query_too_long``...)."""
+    blocks: list[Mapping[str, Any]] = [
+        _server_use("web_search", {"query": query}),
+        {"type": "web_search_tool_result", "tool_use_id": None,
+         "content": {"type": "web_search_tool_result_error", "error_code": code}},
+    ]
+    if answer is not None:
+        blocks.append({"type": "text", "text": answer})
+    stop = "end_turn"
+    if then is not None:
+        blocks.extend(then.content)
+        stop = then.stop_reason or stop
+    return Reply(content=tuple(blocks), stop_reason=stop)
+
+
+def web_fetch(url: str, page: str, *, title: str | None = None, answer: str | None = None,
+              then: Reply | None = None) -> Reply:
+    """A reply that fetched ``url`` (its text ``page``), then wrote ``answer``."""
+    blocks: list[Mapping[str, Any]] = [
+        _server_use("web_fetch", {"url": url}),
+        {"type": "web_fetch_tool_result", "tool_use_id": None, "content": {
+            "type": "web_fetch_result", "url": url, "retrieved_at": "2026-11-22T08:59:00Z",
+            "content": {"type": "document", "title": title,
+                        "source": {"type": "text", "media_type": "text/plain", "data": page},
+                        "citations": {"enabled": True}}}},
+    ]
+    if answer is not None:
+        blocks.append({"type": "text", "text": answer})
+    stop = "end_turn"
+    if then is not None:
+        blocks.extend(then.content)
+        stop = then.stop_reason or stop
+    return Reply(content=tuple(blocks), stop_reason=stop)
 
 
 def error(
@@ -427,8 +520,9 @@ class _Usage:
     ephemeral_5m_input_tokens: int
     ephemeral_1h_input_tokens: int
 
-    def as_dict(self, output_tokens: int) -> dict[str, Any]:
-        return {
+    def as_dict(self, output_tokens: int,
+                server_tool_use: Mapping[str, int] | None = None) -> dict[str, Any]:
+        usage: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
@@ -439,6 +533,18 @@ class _Usage:
             "output_tokens": output_tokens,
             "service_tier": "standard",
         }
+        if server_tool_use is not None:
+            usage["server_tool_use"] = dict(server_tool_use)
+        return usage
+
+
+def _server_tool_counts(content: list[dict[str, Any]]) -> dict[str, int] | None:
+    """usage.server_tool_use of a reply (ServerToolUsage): None when it used none."""
+    uses = [b.get("name") for b in content if b.get("type") == "server_tool_use"]
+    if not uses:
+        return None
+    return {"web_search_requests": uses.count("web_search"),
+            "web_fetch_requests": uses.count("web_fetch")}
 
 
 # --------------------------------------------------------------------------- validation
@@ -501,6 +607,7 @@ def _validate(body: Any, *, require_max_tokens: bool = True) -> None:
                 f'but found multiple "{role}" roles in a row (messages.{i - 1} and messages.{i})'
             )
     _validate_tool_pairing(messages)
+    _validate_server_results(messages)
     _validate_tools(body.get("tools"))
     _validate_system(body.get("system"))
     _validate_cache_control(body)
@@ -569,9 +676,52 @@ def _validate_tools(tools: Any) -> None:
             raise _Invalid(f"{prefix}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'")
         if custom and not isinstance(tool.get("input_schema"), dict):
             raise _Invalid(f"{prefix}.input_schema: Field required")
+        if not custom:
+            _validate_server_tool(prefix, tool)
         if name in seen:
             raise _Invalid(f"tools: Tool names must be unique. Duplicate name: {name}")
         seen.add(name)
+
+
+def _validate_server_tool(prefix: str, tool: Mapping[str, Any]) -> None:
+    """The server tools the fake knows (web search, web fetch), checked as the API does."""
+    kind, name = str(tool.get("type")), tool.get("name")
+    known = next((n for n, kinds in SERVER_TOOL_TYPES.items() if kind in kinds), None)
+    if known is None:
+        return  # another server tool (code execution, bash...): not modelled
+    if name != known:
+        raise _Invalid(f"{prefix}.{kind}.name: Input should be '{known}'")
+    uses = tool.get("max_uses")
+    if uses is not None and (not isinstance(uses, int) or isinstance(uses, bool) or uses < 1):
+        raise _Invalid(f"{prefix}.{kind}.max_uses: Input should be greater than or equal to 1")
+    if tool.get("allowed_domains") and tool.get("blocked_domains"):
+        raise _Invalid(f"{prefix}.{kind}: Cannot specify both allowed_domains and "
+                       "blocked_domains")
+    for key in ("allowed_domains", "blocked_domains"):
+        for j, domain in enumerate(tool.get(key) or []):
+            if not isinstance(domain, str) or "://" in domain or " " in domain \
+                    or domain.count("*") > 1 or "*" in domain.split("/", 1)[0]:
+                raise _Invalid(f"{prefix}.{kind}.{key}.{j}: invalid domain {domain!r}")
+
+
+def _validate_server_results(messages: list[dict[str, Any]]) -> None:
+    """A server tool's result block follows its server_tool_use in the same assistant
+    message, as the API returned them."""
+    for i, msg in enumerate(messages):
+        if msg["role"] != "assistant" or not isinstance(msg.get("content"), list):
+            continue
+        used: dict[str, str] = {}
+        for j, block in enumerate(msg["content"]):
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "server_tool_use":
+                used[str(block.get("id"))] = str(block.get("name"))
+            elif block.get("type") in _SERVER_RESULT_TYPES:
+                tid = block.get("tool_use_id")
+                if used.get(str(tid)) != _SERVER_RESULT_TYPES[block["type"]]:
+                    raise _Invalid(
+                        f"messages.{i}.content.{j}: {block['type']} block with tool_use_id "
+                        f"{tid!r} does not follow a matching server_tool_use block")
 
 
 def _validate_system(system: Any) -> None:
@@ -1120,13 +1270,20 @@ class FakeAnthropic:
     def _send_message(self, h: _Handler, req: RecordedRequest, reply: Reply) -> None:
         body = req.body
         content: list[dict[str, Any]] = []
+        server_id = None
         for block in reply.content:
             b = json.loads(json.dumps(dict(block)))  # deep copy
             if b.get("type") == "tool_use" and not b.get("id"):
                 b["id"] = _new_id("toolu")
+            if b.get("type") == "server_tool_use":
+                b["id"] = b.get("id") or _new_id("srvtoolu")
+                server_id = b["id"]
+            if b.get("type") in _SERVER_RESULT_TYPES and not b.get("tool_use_id"):
+                b["tool_use_id"] = server_id
             content.append(b)
         output_tokens = _output_tokens(content)
         usage = self._account(body, output_tokens)
+        server_tool_use = _server_tool_counts(content)
         message: dict[str, Any] = {
             "id": _new_id("msg"),
             "type": "message",
@@ -1135,7 +1292,7 @@ class FakeAnthropic:
             "content": content,
             "stop_reason": reply.stop_reason,
             "stop_sequence": None,
-            "usage": usage.as_dict(output_tokens),
+            "usage": usage.as_dict(output_tokens, server_tool_use),
         }
         extra = dict(reply.headers)
         if reply.broken is not None:
@@ -1208,6 +1365,15 @@ class FakeAnthropic:
                         "content_block": {"type": "text", "text": ""},
                     },
                 )
+                for citation in block.get("citations") or []:
+                    emit(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": "citations_delta", "citation": citation},
+                        },
+                    )
                 for piece in _split(block["text"], 3) if block["text"] else []:
                     emit(
                         "content_block_delta",
@@ -1217,7 +1383,7 @@ class FakeAnthropic:
                             "delta": {"type": "text_delta", "text": piece},
                         },
                     )
-            elif block.get("type") == "tool_use":
+            elif block.get("type") in ("tool_use", "server_tool_use"):
                 emit(
                     "content_block_start",
                     {
@@ -1252,6 +1418,8 @@ class FakeAnthropic:
                     "cache_creation_input_tokens": usage.cache_creation_input_tokens,
                     "cache_read_input_tokens": usage.cache_read_input_tokens,
                     "output_tokens": output_tokens,
+                    **({"server_tool_use": message["usage"]["server_tool_use"]}
+                       if "server_tool_use" in message["usage"] else {}),
                 },
             },
         )
