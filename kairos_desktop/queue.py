@@ -1,9 +1,14 @@
 """The inbound queue: everything that should reach the model, kept durably until a turn used it.
 
 Sources (the user, cron, notifications, channels...) put items here; the heartbeat loop drains
-them at the start of a turn and acks them when the turn has ended. Items live in the store's
+them at the start of a turn and acks them once the turn is stored. Items live in the store's
 `inbound` table from put() to ack(), so a crash or a failed model call loses nothing. An arrival
 sets an asyncio.Event that a sleeping loop waits on: wake-up is immediate, nothing polls.
+
+An item the model API refuses for its own content (a paste past the context window, a bad image)
+would block everything behind it forever: the loop sets it aside into the `held` table instead,
+with the reason, in the same store transaction that acks the rest of its turn. A held item is
+never dropped on its own: the user lists it, retries it (it goes back into the queue) or drops it.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from typing import Any, Literal
 
 from tinydb import TinyDB
 
+from .errors import NotFoundError
 from .store import Store
 
 Priority = Literal["now", "next", "later"]
 PRIORITY_RANK: dict[str, int] = {"now": 0, "next": 1, "later": 2}
 TABLE = "inbound"
+HELD_TABLE = "held"
+PREVIEW_CHARS = 200
 
 
 @dataclass
@@ -45,6 +53,41 @@ class InboundItem:
     def from_doc(cls, doc: dict[str, Any]) -> InboundItem:
         known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    def view(self) -> dict[str, Any]:
+        """What a front end lists: the item without its (possibly huge) text."""
+        return {"id": self.id, "kind": self.kind, "source": self.source,
+                "priority": self.priority, "createdAt": self.created_at,
+                "preview": preview(self.text), "chars": len(self.text)}
+
+
+def preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[:PREVIEW_CHARS - 3] + "..."
+
+
+@dataclass
+class HeldItem:
+    """A queued item set aside: the model API refused it for its content."""
+
+    item: InboundItem
+    reason: str  # the API's refusal, in words
+    held_at: str
+    status: int | None = None  # the HTTP status of the refusal
+    file: str | None = None  # where its text was handed to the user as a file, if it was
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"item": self.item.to_doc(), "id": self.item.id, "reason": self.reason,
+                "heldAt": self.held_at, "status": self.status, "file": self.file}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> HeldItem:
+        return cls(InboundItem.from_doc(doc["item"]), str(doc.get("reason", "")),
+                   str(doc.get("heldAt", "")), doc.get("status"), doc.get("file"))
+
+    def view(self) -> dict[str, Any]:
+        return {**self.item.view(), "heldAt": self.held_at, "reason": self.reason,
+                "status": self.status, "file": self.file}
 
 
 class InboundQueue:
@@ -111,15 +154,66 @@ class InboundQueue:
         return [item for _, item in entries]
 
     def ack(self, ids: list[str]) -> None:
-        if not ids:
+        self.settle(ack=ids)
+
+    def settle(self, *, ack: list[str], hold: list[HeldItem] | None = None) -> None:
+        """In ONE store transaction: the `ack`ed items leave the queue, the `hold` ones move to
+        the held list (kept with their reason until the user retries or drops them)."""
+        held = list(hold or [])
+        gone = set(ack) | {h.item.id for h in held}
+        if not gone:
             return
-        wanted = set(ids)
-        self._store.transact(
-            lambda db: db.table(TABLE, cache_size=0).remove(lambda d: d.get("id") in wanted)
-        )
+
+        def write(db: TinyDB) -> None:
+            db.table(TABLE, cache_size=0).remove(lambda d: d.get("id") in gone)
+            if held:
+                table = db.table(HELD_TABLE, cache_size=0)
+                ids = {h.item.id for h in held}
+                table.remove(lambda d: d.get("id") in ids)  # held again: the newest reason
+                table.insert_multiple(h.to_doc() for h in held)
+
+        self._store.transact(write)
         with self._mutex:
-            for item_id in ids:
+            for item_id in gone:
                 self._items.pop(item_id, None)
+
+    # -- held items --------------------------------------------------------------------------
+
+    def held(self) -> list[HeldItem]:
+        """Items set aside, oldest first (a short list: nothing else adds to it)."""
+        return [HeldItem.from_doc(d) for d in self._store.all(HELD_TABLE)]
+
+    def get_held(self, item_id: str) -> HeldItem:
+        found = self._store.find(HELD_TABLE, id=item_id)
+        if not found:
+            raise NotFoundError(f"no held item with id {item_id!r} (`kairos queue` lists them)")
+        return HeldItem.from_doc(found[0])
+
+    def note_held_file(self, item_id: str, path: str) -> None:
+        """Record where a held item's text was handed to the user as a file."""
+        self._store.update(HELD_TABLE, {"file": path}, id=item_id)
+
+    def retry_held(self, item_id: str) -> InboundItem:
+        """Put a held item back into the queue (same id, same words) and wake the loop."""
+        item = self.get_held(item_id).item
+
+        def write(db: TinyDB) -> None:
+            db.table(HELD_TABLE, cache_size=0).remove(lambda d: d.get("id") == item_id)
+            db.table(TABLE, cache_size=0).insert(item.to_doc())
+
+        self._store.transact(write)
+        with self._mutex:
+            self._items[item.id] = (next(self._seq), item)
+        if item.wakes:
+            self._signal()
+        return item
+
+    def drop_held(self, item_id: str) -> HeldItem:
+        """Remove a held item for good (the user's decision); returns what it was."""
+        held = self.get_held(item_id)
+        self._store.transact(lambda db: db.table(HELD_TABLE, cache_size=0).remove(
+            lambda d: d.get("id") == item_id))
+        return held
 
     def __len__(self) -> int:
         with self._mutex:

@@ -70,7 +70,8 @@ class Transcript:
         with open(path, encoding="utf-8") as handle:
             for record in _records(handle):
                 if record.get("type") == "turn":
-                    transcript.turns.append(Turn(record["messages"], record.get("at", "")))
+                    transcript._add(record["messages"], record.get("at", ""),
+                                    continues=record.get("continues") is True)
                 elif record.get("type") == "compaction":
                     transcript.summary = record.get("summary", "")
                     transcript.turns = [Turn(t["messages"], t.get("at", ""))
@@ -84,10 +85,26 @@ class Transcript:
                         "moved to %s", self.path, torn.size, torn.torn_path)
         append_bytes(self.path, json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
 
-    def append_turn(self, messages: list[Message], at: str) -> None:
-        self._append({"type": "turn", "at": at, "messages": messages})
-        self.turns.append(Turn(messages, at))
+    def append_turn(self, messages: list[Message], at: str, items: list[str] | None = None,
+                    *, continues: bool = False) -> None:
+        """Store a turn, or with `continues` the next part of the last one (a turn is stored
+        as it goes, so a crash keeps what it did). `items`: the ids of the inbound items it
+        consumed, so a start after a crash between this append and their ack skips them."""
+        record: dict[str, Any] = {"type": "turn", "at": at, "messages": messages}
+        if items:
+            record["items"] = list(items)
+        if continues:
+            record["continues"] = True
+        self._append(record)
+        self._add(messages, at, continues=continues)
         self._context = None
+
+    def _add(self, messages: list[Message], at: str, *, continues: bool) -> None:
+        if continues and self.turns:
+            last = self.turns[-1]
+            self.turns[-1] = Turn([*last.messages, *messages], last.at)
+        else:
+            self.turns.append(Turn(messages, at))
 
     def context(self) -> list[Message]:
         """The stored conversation, made valid for the API: it starts with a user message and
@@ -225,6 +242,20 @@ def repair(messages: list[Message]) -> list[Message]:
         if missing:
             out[i + 1] = {"role": "user", "content": [*missing, *out[i + 1]["content"]]}
     return out
+
+
+def stored_item_ids(sessions_dir: Path) -> set[str]:
+    """The ids of the inbound items the latest session's stored turns consumed: what a crash
+    between storing a turn and acking its items left in the queue is found here."""
+    session = latest_session_id(sessions_dir)
+    if session is None:
+        return set()
+    ids: set[str] = set()
+    with open(sessions_dir / f"{session}.jsonl", encoding="utf-8") as handle:
+        for record in _records(handle):
+            if record.get("type") == "turn" and isinstance(record.get("items"), list):
+                ids.update(str(i) for i in record["items"])
+    return ids
 
 
 def latest_session_id(sessions_dir: Path) -> str | None:

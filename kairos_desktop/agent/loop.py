@@ -3,17 +3,31 @@ what arrived), let the model act through tools until it calls Sleep (the agent t
 backoff, clipping, tool logging, usage), log everything, repeat.
 
 Invariants:
-- Inbound items are acked only after their turn is stored: a failed call or a crash replays them.
+- Inbound items are acked only once their turn is stored, and the stored record carries their
+  ids: a failed call or a crash before it replays them, a crash after it (before the ack) does
+  not (run() skips what the latest transcript already holds). A turn is stored as soon as the
+  model acts on it (at each reply that calls more than Sleep), before its tools run, so a crash
+  after a SendUserMessage never answers the same message twice.
+- One item the API refuses for its own content never blocks the rest: the turn is tried again
+  without it (the largest first, then all it carried), and what it could not carry is set aside
+  (queue.py's held list), kept, and the user is told what was refused and what to do. When even
+  a turn without them is refused, the conversation itself is the problem: nothing is set aside.
+- Every failed call sets the state with a detail naming what failed; the user is told at once
+  when the turn carries their message, else after the third attempt.
 - A quiet turn (the user said nothing, the model only slept) is logged but never stored, so the
   conversation prefix, and with it the prompt cache, stays identical from one idle tick to the next.
+  Every call of a turn sends the prefix as it was when the turn began, however the turn is stored.
 - Every wait goes through the Clock; nothing here reads the time or sleeps on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import html
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,15 +41,15 @@ from ..memory.prompt import memory_section
 from ..model import ModelClient
 from ..model_types import ModelReply
 from ..paths import FolderPolicy
-from ..queue import InboundItem, InboundQueue
+from ..queue import HeldItem, InboundItem, InboundQueue
 from ..scheduler.runtime import Scheduler
 from ..settings import Settings
 from ..status import EngineStatus, State
 from ..tools.base import ToolContext, ToolRegistry, TurnState
-from ..transcript import SLEEP_RESULT, Transcript, repair
+from ..transcript import SLEEP_RESULT, Transcript, repair, stored_item_ids
 from ..usage import UsageLedger
 from .prompts import no_key_reply, render_item, system_prompt, tick_block
-from .turn import AgentRunner, StopRequested, TurnSpec
+from .turn import AgentRunner, StopRequested, TurnResult, TurnSpec
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +57,27 @@ log = logging.getLogger(__name__)
 # Longer sleeps outlive any cache entry, so paying for 1-hour writes would buy nothing.
 SHORT_CACHE_LIMIT_S = 270.0
 LONG_CACHE_LIMIT_S = 3_540.0
+# After a turn fails for a reason of our own (a bug), and after the API refuses the conversation.
+TURN_FAILED_RETRY_S = 60.0
+CONTEXT_REFUSED_RETRY_S = 600.0
+# A held item's text above this many characters is handed back to the user as a file.
+HELD_FILE_MIN_CHARS = 2_000
+
+
+@dataclass
+class _TurnState:
+    """One attempt at a turn: what it sends, what was set aside, how much of it is stored."""
+
+    items: list[InboundItem]  # everything the turn consumes (sent and set aside)
+    set_aside: list[InboundItem] = field(default_factory=list)
+    refusal: ModelUnavailableError | None = None  # why they were set aside
+    stored: int = 0  # how many of the turn's messages are in the transcript
+    settled: bool = False  # its items acked (and the set-aside ones held)
+
+    @property
+    def sent(self) -> list[InboundItem]:
+        aside = {i.id for i in self.set_aside}
+        return [i for i in self.items if i.id not in aside]
 
 
 class AssistantLoop:
@@ -77,6 +112,8 @@ class AssistantLoop:
         self._deadline: float | None = 0.0  # monotonic; 0 = tick at once; None = until arrival
         self._last_sleep_s: float | None = None
         self._outage_reported = False  # the user was told of this outage; reset by a turn
+        self._turn_has_user = False  # the turn in progress carries a user's message
+        self._failed_turns = 0  # turns in a row that ended in an exception of our own
         self.last_interaction: datetime | None = None
         self._runner = AgentRunner(model=model, settings=settings, usage=usage, bus=bus,
                                    daily_log=daily_log, clock=clock,
@@ -100,8 +137,15 @@ class AssistantLoop:
         self._resumed.set()
 
     def wake_now(self) -> None:
+        """Tick at once: cuts a sleep or a backoff wait short, and gives up a hung call."""
         self._deadline = 0.0
         self.queue.arrived.set()
+        self.nudge()
+
+    def nudge(self) -> None:
+        """The user wants attention (a wake, a message): a model call in flight that shows no
+        sign of life is given up and tried again at once (a backoff wait ends on the arrival)."""
+        self._runner.nudge()
 
     # Set by the panel page while it has the focus (cleared on blur or when its stream ends).
     panel_focused = False
@@ -119,6 +163,7 @@ class AssistantLoop:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self._skip_stored_items()
         while not self._stopping:
             await self._sleep()
             if self._stopping:
@@ -140,10 +185,42 @@ class AssistantLoop:
                 raise
             except Exception as exc:  # the loop must survive anything a turn throws
                 log.exception("turn failed")
-                self._log.append("error", f"turn failed: {exc!r}")
-                self._deadline = self._clock.monotonic() + 60.0
-                self._set_state("error", str(exc), add_seconds(self._clock.now(), 60))
+                await self._turn_failed(exc)
         self._set_state("stopped")
+
+    def _skip_stored_items(self) -> None:
+        """Ack what a crash left queued after its turn was stored (the latest transcript holds
+        the ids of the items each stored turn consumed): never answered twice."""
+        pending = self.queue.pending()
+        if not pending:
+            return
+        try:
+            stored = stored_item_ids(self.transcript.path.parent)
+        except OSError as exc:
+            self._log.append("error", f"could not read the latest transcript to skip items "
+                             f"it already answered: {exc}")
+            return
+        done = [i.id for i in pending if i.id in stored]
+        if done:
+            self.queue.ack(done)
+            self._log.append("start", f"{len(done)} queued item(s) were answered before the "
+                             "app stopped (their turn is in the transcript): not sent again")
+
+    async def _turn_failed(self, exc: Exception) -> None:
+        """A turn ended in an exception of our own: retry in a minute, say what it was (never
+        an empty detail), and tell the user once when it held their message or keeps failing."""
+        what = f"the turn failed ({_describe(exc)})"
+        self._failed_turns += 1
+        self._log.append("error", f"{what}; trying again in {TURN_FAILED_RETRY_S:.0f} s, "
+                         "nothing queued is lost")
+        self._deadline = self._clock.monotonic() + TURN_FAILED_RETRY_S
+        self._set_state("error", what, add_seconds(self._clock.now(), TURN_FAILED_RETRY_S))
+        if not self._outage_reported and (self._turn_has_user or self._failed_turns >= 3):
+            self._outage_reported = True
+            await self._deliveries.message(
+                f"Something went wrong on my side: {what}. What you sent is kept; I will try "
+                f"again in {TURN_FAILED_RETRY_S:.0f} s (`kairos logs` has the details).",
+                "system")
 
     async def _sleep(self) -> None:
         if self._deadline is None:
@@ -217,12 +294,14 @@ class AssistantLoop:
             return "5m"
         return "5m" if expected <= SHORT_CACHE_LIMIT_S else "1h"
 
-    def build_request(self, turn_messages: list[dict[str, Any]], ttl: str
+    def build_request(self, turn_messages: list[dict[str, Any]], ttl: str,
+                      history: list[dict[str, Any]] | None = None
                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """(system, tools, messages) with cache breakpoints on the last tool, the system prompt
         and the end of the stored history (all `ttl`: they must outlive the sleep), and on the
         newest block (5 minutes: it serves the next call of this turn, seconds away; a quiet
-        tick's block is never sent again, so a long TTL there would be paid for nothing)."""
+        tick's block is never sent again, so a long TTL there would be paid for nothing).
+        `history`: the stored conversation as the turn began (default: as it is now)."""
         settings = self._settings()
         mark = {"type": "ephemeral", "ttl": ttl}
         policy = self._policy()
@@ -236,7 +315,7 @@ class AssistantLoop:
         if tools:
             tools[-1] = {**tools[-1], "cache_control": mark}
         # Shallow copies only: blocks are shared and never mutated, a marked block is a new dict.
-        history = list(self.transcript.context())
+        history = list(self.transcript.context() if history is None else history)
         if history:
             last_msg = history[-1]
             content = list(last_msg["content"])
@@ -289,81 +368,238 @@ class AssistantLoop:
 
     async def _turn(self) -> None:
         settings = self._settings()
-        items = self.queue.pending()
         now = self._clock.now()
-        if any(i.kind == "user" for i in items):
+        state = _TurnState(self.queue.pending())
+        self._turn_has_user = any(i.kind == "user" for i in state.items)
+        if self._turn_has_user:
             self.mark_interaction()
-        tick = tick_block(now, present=self._present(now), last_interaction=self.last_interaction)
-        text = "\n\n".join([tick, *self._render_within_budget(items, settings)])
-        content: list[dict[str, Any]] = [
-            {"type": "tool_result", "tool_use_id": tid, "content": SLEEP_RESULT}
-            for tid in self.transcript.unanswered_tool_uses()]
-        content.append({"type": "text", "text": text})
-        turn_messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
-        for item in items:
+        for item in state.items:
             self._log.append(item.kind, item.text,
                              external_source=item.source if item.external else None)
         self._set_state("working")
-        ctx = ToolContext(settings=settings, policy=self._policy(), deliveries=self._deliveries,
-                          daily_log=self._log, clock=self._clock, turn=TurnState(),
-                          scheduler=self._scheduler, memory=self._memory,
-                          subscriptions=self._subscriptions)
         ttl = self._cache_ttl()
-        spec = TurnSpec(request=lambda messages: self.build_request(messages, ttl),
-                        tools=self.tools, ctx=ctx, max_iterations=settings.max_tool_iterations,
-                        cache_ttl=ttl, stop_tools=frozenset({"Sleep"}),
-                        resume_answer=SLEEP_RESULT, on_reply=self._on_reply)
-        result = await self._runner.run(spec, turn_messages)
-        calls = result.calls
-        only_slept = all(name == "Sleep" for name in result.tools)
-        if result.ended == "max_iterations":
+        history = list(self.transcript.context())  # every call of the turn sends this prefix
+        unanswered = self.transcript.unanswered_tool_uses()
+        while True:
+            turn_messages = [self._first_message(now, state, unanswered)]
+            ctx = ToolContext(settings=settings, policy=self._policy(),
+                              deliveries=self._deliveries, daily_log=self._log,
+                              clock=self._clock, turn=TurnState(), scheduler=self._scheduler,
+                              memory=self._memory, subscriptions=self._subscriptions)
+            spec = TurnSpec(
+                request=lambda messages: self.build_request(messages, ttl, history),
+                tools=self.tools, ctx=ctx, max_iterations=settings.max_tool_iterations,
+                cache_ttl=ttl, stop_tools=frozenset({"Sleep"}), resume_answer=SLEEP_RESULT,
+                on_reply=functools.partial(self._on_reply, state=state,
+                                           turn_messages=turn_messages, now=now))
+            try:
+                result: TurnResult | None = await self._runner.run(spec, turn_messages)
+            except ModelUnavailableError as exc:
+                if not exc.refused:
+                    raise
+                if len(turn_messages) == 1:  # its first call: what it carries is refused
+                    if await self._set_aside(state, exc):
+                        continue
+                    return
+                # Refused later on (tool results the runner already replaced by a note): the
+                # model did act on what arrived, so the turn is kept as far as it went.
+                self._log.append("error", f"the turn was stopped half way: {exc}")
+                result = None
+            break
+        await self._end_turn(state, turn_messages, result, ctx, now)
+
+    def _first_message(self, now: datetime, state: _TurnState, unanswered: list[str]
+                       ) -> dict[str, Any]:
+        """The turn's user message: answers to the Sleep the last turn ended on, the tick, what
+        arrived (within the sources' budget), and a note for what was set aside."""
+        settings = self._settings()
+        tick = tick_block(now, present=self._present(now), last_interaction=self.last_interaction)
+        parts = [tick, *self._render_within_budget(state.sent, settings)]
+        if state.set_aside and state.refusal is not None:
+            kinds = ", ".join(sorted({i.kind for i in state.set_aside}))
+            parts.append(
+                f'<set-aside count="{len(state.set_aside)}" kinds="{kinds}">The model API '
+                f"refused what arrived ({html.escape(str(state.refusal), quote=False)}), so "
+                "it was set aside. The user has been told and can retry or drop it; do not "
+                "tell them again.</set-aside>")
+        content: list[dict[str, Any]] = [
+            {"type": "tool_result", "tool_use_id": tid, "content": SLEEP_RESULT}
+            for tid in unanswered]
+        content.append({"type": "text", "text": "\n\n".join(parts)})
+        return {"role": "user", "content": content}
+
+    async def _set_aside(self, state: _TurnState, exc: ModelUnavailableError) -> bool:
+        """The turn's first call was refused: set aside the largest item it still sends (then
+        all of them) and go again (True). With nothing left to set aside, the conversation
+        itself is refused: it waits for a fix, nothing is set aside (False)."""
+        remaining = state.sent
+        if not remaining:
+            state.set_aside = []
+            await self._context_refused(exc)
+            return False
+        if state.set_aside:
+            picked = remaining
+        else:
+            picked = [max(remaining, key=lambda i: len(render_item(i)))]
+        state.set_aside = [*state.set_aside, *picked]
+        state.refusal = exc
+        words = ", ".join(f"{i.kind} {i.id} ({len(i.text):,} characters)" for i in picked)
+        self._log.append("error", f"the model API refused the turn: {exc}; trying again "
+                         f"without {words}")
+        return True
+
+    async def _context_refused(self, exc: ModelUnavailableError) -> None:
+        what = f"the model API refuses the conversation itself, not what arrived: {exc}"
+        self._log.append("error", f"{what}; nothing was set aside, trying again in "
+                         f"{CONTEXT_REFUSED_RETRY_S / 60:.0f} min")
+        self._deadline = self._clock.monotonic() + CONTEXT_REFUSED_RETRY_S
+        self._set_state("error", what, add_seconds(self._clock.now(), CONTEXT_REFUSED_RETRY_S))
+        if not self._outage_reported:
+            self._outage_reported = True
+            await self._deliveries.message(
+                f"I can't work right now: {what}. What you sent is kept in the queue. Check "
+                "the model setting (`kairos settings set model ...`), or start a new session "
+                "(restart without --continue); I try again every "
+                f"{CONTEXT_REFUSED_RETRY_S / 60:.0f} minutes.", "system")
+
+    def _store_progress(self, state: _TurnState, turn_messages: list[dict[str, Any]],
+                        now: datetime) -> None:
+        """Store the turn's messages not stored yet; the first time, with the ids of its items,
+        then ack them and hold what was set aside (one store transaction)."""
+        new = turn_messages[state.stored:]
+        at = now.isoformat(timespec="seconds")
+        if new or not state.settled:
+            self.transcript.append_turn(
+                new, at, items=None if state.settled else [i.id for i in state.items],
+                continues=state.stored > 0)
+            state.stored = len(turn_messages)
+        if not state.settled:
+            self._settle(state, at)
+
+    def _settle(self, state: _TurnState, at: str) -> None:
+        held = [self._held(item, state, at) for item in state.set_aside]
+        self.queue.settle(ack=[i.id for i in state.sent], hold=held)
+        state.settled = True
+        for each in held:
+            self._log.append("held", f"{each.item.kind} {each.item.id} set aside: "
+                             f"{each.reason}")
+            self._bus.publish("held", **each.view())
+
+    @staticmethod
+    def _held(item: InboundItem, state: _TurnState, at: str) -> HeldItem:
+        assert state.refusal is not None
+        reason = str(state.refusal)
+        if len(state.set_aside) > 1:
+            reason += (f" (set aside with {len(state.set_aside) - 1} other item(s) of the same "
+                       "turn: the refusal could not be pinned on one; retry them one by one)")
+        return HeldItem(item, reason, at, state.refusal.status)
+
+    async def _end_turn(self, state: _TurnState, turn_messages: list[dict[str, Any]],
+                        result: TurnResult | None, ctx: ToolContext, now: datetime) -> None:
+        settings = self._settings()
+        calls = result.calls if result is not None else 0
+        tools = result.tools if result is not None else ["(stopped)"]
+        if result is not None and result.ended == "max_iterations":
             self._log.append("error", f"stopped after {settings.max_tool_iterations} tool "
                              "iterations without a Sleep (setting maxToolIterations)")
             turn_messages.pop()  # its results: the repair step answers the last calls next turn
         # Quiet: the model did nothing but sleep and the user said nothing. Kept only in the
         # daily log, so idle hours (and scheduled checks that found nothing to do) never grow
         # the context or move the prompt cache's prefix.
-        from_user = any(i.kind == "user" or i.external for i in items)
-        quiet = only_slept and not from_user
+        from_user = any(i.kind == "user" or i.external for i in state.items)
+        quiet = (all(name == "Sleep" for name in tools) and not from_user
+                 and not state.set_aside and state.stored == 0)
         sleep_s = self.clamp_sleep(ctx.turn.sleep_seconds)
         self._last_sleep_s = sleep_s
         if quiet:
+            self._settle(state, now.isoformat(timespec="seconds"))
             self._log.append("tick", f"quiet; {_sleep_words(sleep_s)}")
         else:
-            self.transcript.append_turn(turn_messages, now.isoformat(timespec="seconds"))
+            self._store_progress(state, turn_messages, now)
             self._log.append("tick", f"{calls} model call(s); {_sleep_words(sleep_s)}")
             if self.transcript.compact(settings.context_budget_tokens):
                 self._log.append("compaction", "older turns folded into a summary")
                 self._memory_snapshot = None  # the cache is rebuilt anyway: refresh the tail
             if self._on_active_turn is not None and from_user:
                 self._on_active_turn()
-        self.queue.ack([i.id for i in items])
         self.status.turns += 1
         self._outage_reported = False
+        self._failed_turns = 0
+        if state.set_aside:
+            await self._tell_held(state)
         if any(i.wakes for i in self.queue.pending()):
             self._deadline = 0.0  # something arrived during the turn: go again at once
             self._set_state("working")
         else:
             self._schedule_sleep(sleep_s)
 
+    async def _tell_held(self, state: _TurnState) -> None:
+        """Say what was refused and what to do. A user's long text is handed back as a file
+        in the inbox (attached to the message), so nothing they wrote is out of reach."""
+        for item in state.set_aside:
+            held = self.queue.get_held(item.id)
+            what = _item_words(item)
+            attachments: list[str] = []
+            if item.kind == "user" and len(item.text) >= HELD_FILE_MIN_CHARS:
+                attachments.append(str(self._held_text_file(item)))
+            keep = ("Its full text is attached as a file in your inbox: send me a shorter "
+                    "part of it, or save it in a folder I may read and tell me where. "
+                    if attachments else "")
+            text = (f"I could not take {what}: {held.reason}. It is kept, set aside, as held "
+                    f"item {item.id}; everything else goes on. {keep}To try it again as it "
+                    f"is: `kairos queue retry {item.id}` (or Retry in the panel); to let it "
+                    f"go: `kairos queue drop {item.id}`.")
+            try:
+                record = await self._deliveries.message(text, "system", attachments)
+            except Exception as exc:  # a full inbox must not hide the refusal
+                self._log.append("error", f"could not attach the held text as a file: {exc}")
+                record = await self._deliveries.message(text.replace(keep, ""), "system")
+            for path in record.get("attachments") or []:
+                self.queue.note_held_file(item.id, str(path))
+
+    def _held_text_file(self, item: InboundItem) -> Any:
+        """The held text in the workspace (0600), from where it is copied into the inbox."""
+        folder = self._policy().workspace / "held"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"held-{item.id}.txt"
+        path.write_text(item.text, encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
     # -- hooks of the agent turn -------------------------------------------------------------
 
-    def _on_reply(self, reply: ModelReply) -> None:
+    def _on_reply(self, reply: ModelReply, state: _TurnState,
+                  turn_messages: list[dict[str, Any]], now: datetime) -> None:
         if self.status.state != "working":  # a call went through after an outage
             self._set_state("working")
         if reply.text:
             self._log.append("thought", reply.text)
+        # The model acts on what arrived: store the turn so far before its tools run (and ack
+        # what it consumed), so that a crash from here on never answers it again. A reply
+        # that only sleeps on a turn nobody spoke in may still be quiet: not stored yet.
+        acts = any(call.name != "Sleep" for call in reply.tool_calls)
+        spoken = any(i.kind == "user" or i.external for i in state.items) or state.set_aside
+        if acts or spoken or state.stored:
+            self._store_progress(state, turn_messages, now)
 
     async def _report_outage(self, exc: ModelUnavailableError, attempt: int, wait: float) -> None:
-        self._log.append("error", f"model call failed (attempt {attempt}): {exc}; "
-                         f"retrying in {wait:.0f} s, nothing queued is lost")
-        self._set_state("offline" if exc.retryable else "error", str(exc),
+        detail = str(exc) or exc.kind
+        self._log.append("error", f"model call failed (attempt {attempt}, {exc.kind}): "
+                         f"{detail}; retrying in {wait:.0f} s, nothing queued is lost")
+        self._set_state("offline" if exc.retryable else "error", detail,
                         add_seconds(self._clock.now(), wait))
-        if not self._outage_reported and (attempt >= 3 or not exc.retryable):
-            self._outage_reported = True
-            await self._deliveries.message(
-                f"I can't reach the model right now: {exc} Your messages are kept and "
-                "I will answer them as soon as it works again.", "system")
+        if self._outage_reported:
+            return
+        if exc.retryable and not self._turn_has_user and attempt < 3:
+            return
+        self._outage_reported = True
+        if exc.retryable:
+            then = (f"What you sent is kept, and I will answer as soon as it works again "
+                    f"(next try in {_duration_words(wait)}; `kairos wake` tries at once).")
+        else:
+            then = ("What you sent is kept; this needs a fix on your side, and I try again "
+                    f"every {_duration_words(wait)}.")
+        await self._deliveries.message(f"I can't answer right now: {detail}. {then}", "system")
 
     async def _wait_to_retry(self, seconds: float) -> None:
         """An arrival cuts the wait short (the retry carries it); stop() ends the turn."""
@@ -371,6 +607,29 @@ class AssistantLoop:
         await self._clock.wait(self.queue.arrived, seconds)
         if self._stopping:
             raise StopRequested
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else repr(exc)
+
+
+def _duration_words(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds:.0f} seconds"
+
+
+def _item_words(item: InboundItem) -> str:
+    """An item as the user knows it: their message of 14:02, the scheduled task abc..."""
+    at = f" of {item.created_at[11:16]}" if len(item.created_at) >= 16 else ""
+    size = f", {len(item.text):,} characters" if len(item.text) >= HELD_FILE_MIN_CHARS else ""
+    if item.kind == "user":
+        return f"your message{at}{size}"
+    if item.kind == "cron":
+        return f"the scheduled task {item.meta.get('taskId', '')}'s prompt{at}{size}".replace(
+            "task 's", "task's")
+    return f"a {item.kind} event from {item.source}{at}{size}"
 
 
 def _sleep_words(seconds: float | None) -> str:

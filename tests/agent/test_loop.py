@@ -164,11 +164,17 @@ async def test_an_outage_keeps_the_message_queued_and_retries_with_backoff(
         await wait_for(engine, lambda d=deadline: d in clock.deadlines,
                        what=f"a retry scheduled at {deadline} s")
         assert engine.status.state == "offline"
+        assert engine.status.detail.startswith("the model API ")
         assert len(engine.queue) == 1
+        # The turn carries the user's message: they are told at the first failure, once.
+        assert len(engine.outbox.recent()) == 1
         clock.advance(deadline - clock.monotonic())
     await wait_sleeping(engine, 1)
     texts = [m["text"] for m in engine.outbox.recent()]
-    assert len(texts) == 2 and "Your messages are kept" in texts[0]  # told once, not per retry
+    assert len(texts) == 2 and texts[0] == (
+        "I can't answer right now: the model API had an internal error (500: Internal server "
+        "error). What you sent is kept, and I will answer as soon as it works again (next try "
+        "in 15 seconds; `kairos wake` tries at once).")
     assert texts[-1] == "back again"
     assert len(engine.queue) == 0
     assert "hello?" in fake.history[3].last_user_text
