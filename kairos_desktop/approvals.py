@@ -13,6 +13,11 @@ cannot show whole goes out as kind "approval-review", which offers no Allow: rev
 
 Pending requests live in memory only: a restart (or `cancel_all` at engine stop) denies them, and
 a decision that arrives afterwards is told the request no longer exists.
+
+The same broker asks for an MCP tool call (`action="use a tool"`, `tool`, `tool_input`): one place
+decides, one log records. Watchers (`on_request`) hear of every new request: the channels relay it
+to a chat through Claude Code's permission relay, and a verdict from there is one more `decide`
+(by "channel NAME").
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ class _Request:
     reason: str = ""
     # The notification being sent; cancelled if the request closes first.
     announcing: asyncio.Task[None] | None = None
+    action: str = "run a command"  # the notification's "wants to ..."
+    tool: str = "RunCommand"
+    tool_input: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state(self) -> ApprovalState:
@@ -79,10 +87,19 @@ class Approvals:
         self._settings = settings
         self._pending: dict[str, _Request] = {}
         self._closed: OrderedDict[str, _Request] = OrderedDict()
+        self._watchers: list[Callable[[dict[str, Any]], None]] = []
 
-    async def request(self, command: str, cwd: str, *, why: str = "") -> ApprovalDecision:
+    def on_request(self, fn: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call `fn(record)` for every new request, once it is pending; returns the undo."""
+        self._watchers.append(fn)
+        return lambda: self._watchers.remove(fn) if fn in self._watchers else None
+
+    async def request(self, command: str, cwd: str, *, why: str = "",
+                      action: str = "run a command", tool: str = "RunCommand",
+                      tool_input: dict[str, Any] | None = None) -> ApprovalDecision:
         """Ask the user to allow `command` in `cwd`; returns once they answer or time runs out.
-        `why`: why it was not let through without asking (shown with the request)."""
+        `why`: why it was not let through without asking (shown with the request). `action`
+        (the notification's "wants to ..."), `tool` and `tool_input` describe what asks."""
         settings = self._settings()
         timeout = settings.approval_timeout_seconds
         now = self._clock.now()
@@ -95,13 +112,20 @@ class Approvals:
             "expiresAt": add_seconds(now, timeout).isoformat(timespec="seconds"),
             "state": "pending",
             "why": why,
-        })
+        }, action=action, tool=tool,
+            tool_input=tool_input if tool_input is not None else {"command": command, "cwd": cwd})
         approval_id = entry.record["id"]
         self._pending[approval_id] = entry
         self._log.append("approval", f"asked the user (id {approval_id}, {timeout} s to answer): "
                          f"{_what(entry)}")
         try:
             self._bus.publish("approval", **entry.record, reason=None)
+            for watcher in list(self._watchers):
+                try:
+                    watcher({**entry.record, "action": action, "tool": tool,
+                             "input": entry.tool_input})
+                except Exception:  # a relay's trouble must not lose the request
+                    log.exception("an approval watcher failed")
             if entry.state == "pending":
                 entry.announcing = asyncio.create_task(
                     self._announce(entry, settings.assistant_name))
@@ -115,7 +139,7 @@ class Approvals:
 
     async def _announce(self, entry: _Request, assistant_name: str) -> None:
         body, kind = notification_text(entry.record["command"], entry.record["cwd"])
-        notification = Notification(f"{assistant_name} wants to run a command", body,
+        notification = Notification(f"{assistant_name} wants to {entry.action}", body,
                                     kind=kind, ref=entry.record["id"], urgent=True)
         try:
             shown = await self._notify(notification)
@@ -129,7 +153,8 @@ class Approvals:
 
     def decide(self, approval_id: str, allow: bool, *, by: str) -> dict[str, Any]:
         """Allow or deny a pending request. `by` says where the answer came from: "panel",
-        "notification" or "cli". Returns the closed record (id, state, reason, ...)."""
+        "notification", "cli" or "channel NAME". Returns the closed record (id, state,
+        reason, ...)."""
         entry = self._pending.get(approval_id)
         if entry is None:
             closed = self._closed.get(approval_id)

@@ -30,8 +30,10 @@ def build_sources(ctx: SourceContext, settings: Settings) -> list[Source]:
     no file until each one's start()."""
     sources: list[Source] = [
         ChannelManager(put=ctx.put, clock=ctx.clock, daily_log=ctx.daily_log,
-                       notify_user=ctx.notify_user),
-        PRSubscriptions(store=ctx.store, put=ctx.put, clock=ctx.clock, daily_log=ctx.daily_log,
+                       notify_user=ctx.notify_user, approvals=ctx.approvals,
+                       workspace=ctx.workspace),
+        PRSubscriptions(store=ctx.store, put=ctx.put, put_many=ctx.put_many, clock=ctx.clock,
+                        daily_log=ctx.daily_log,
                         token_provider=ctx.github_token or resolve_token,
                         token_timeout=ctx.blocking_timeout),
         FolderWatcher(put=ctx.put, clock=ctx.clock, daily_log=ctx.daily_log,

@@ -22,6 +22,7 @@ from ..settings import Settings
 if TYPE_CHECKING:
     from ..memory.files import MemoryFiles
     from ..scheduler.runtime import Scheduler
+    from .web import WebSource
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ In = TypeVar("In", bound=BaseModel)
 class ToolResult:
     content: str
     is_error: bool = False
+    # Image blocks of the Messages API sent with the text (an MCP tool's screenshot).
+    images: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -41,6 +44,9 @@ class TurnState:
     sleep_seconds: float | None = None
     sent_messages: int = 0
     actions: list[str] = field(default_factory=list)
+    # The web pages this turn's replies cited or fetched (tools/web.py): a message or a report
+    # that leaves them out gets them added.
+    web_sources: list[WebSource] = field(default_factory=list)
 
 
 @dataclass
@@ -86,13 +92,14 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-ExternalCall = Callable[[str, dict[str, Any]], Awaitable[tuple[str, bool]]]
+ExternalCall = Callable[[str, dict[str, Any]], Awaitable["tuple[str, bool] | ToolResult"]]
 
 
 @dataclass
 class ToolProvider:
     """Tools defined elsewhere (an MCP server's), described by JSON schema: `definitions()`
-    lists them for the model, `call(name, arguments)` runs one and returns (text, is_error)."""
+    lists them for the model, `call(name, arguments)` runs one and returns (text, is_error) or
+    a ToolResult (which may carry images)."""
 
     definitions: Callable[[], list[dict[str, Any]]]
     call: ExternalCall
@@ -127,11 +134,14 @@ class ToolRegistry:
             for provider in self._providers:
                 if any(d["name"] == name for d in provider.definitions()):
                     try:
-                        text, is_error = await provider.call(
+                        answer = await provider.call(
                             name, raw_input if isinstance(raw_input, dict) else {})
                     except Exception as exc:
                         log.exception("external tool %s failed", name)
                         return ToolResult(f"{name} failed: {exc!r}", is_error=True)
+                    if isinstance(answer, ToolResult):
+                        return answer
+                    text, is_error = answer
                     return ToolResult(text, is_error=is_error)
             return ToolResult(
                 f"There is no tool named {name!r}. Available tools: {', '.join(self._tools)}.",

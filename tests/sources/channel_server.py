@@ -14,8 +14,17 @@ CHANNEL_CRASH_AFTER   exit abruptly (status 3) after emitting the events ...
 CHANNEL_CRASH_TIMES   ... on the first this-many starts only (counted in the marker file; default 1)
 CHANNEL_NO_CAPABILITY "1": do not announce the experimental "claude/channel" capability
 CHANNEL_EXTRA_META    a JSON object of string pairs added to every event's meta
+CHANNEL_INSTRUCTIONS  the `instructions` of the initialize result
+CHANNEL_PERMISSION    announce "claude/channel/permission" (Claude Code's permission relay):
+                      every `notifications/claude/channel/permission_request` is appended as one
+                      JSON line to CHANNEL_PERMISSION_FILE, and answered with a
+                      `notifications/claude/channel/permission` verdict when this is "allow" or
+                      "deny" (as the user's "yes abcde" in the chat would be); "record": no answer
+CHANNEL_VERDICT_ID    answer with this request_id instead of the one received (a wrong id)
 
 Every event carries meta {"chat_id": "42", "seq": "<n>"}, so the tests can check meta and order.
+The `reply(text, files?)` tool takes files like fakechat's: each path is appended to the reply
+file as "file: <path>" (what a real channel would upload to the chat).
 """
 
 from __future__ import annotations
@@ -38,6 +47,27 @@ CHANNEL_METHOD = "notifications/claude/channel"
 class ChannelEventParams(BaseModel):
     content: str
     meta: dict[str, str]
+
+
+class PermissionRequest(BaseModel):
+    """Claude Code's relay request, with its snake_case keys (the SDK's NotificationParams
+    would expect camelCase aliases)."""
+
+    request_id: str
+    tool_name: str
+    description: str
+    input_preview: str
+
+
+class VerdictParams(BaseModel):
+    request_id: str
+    behavior: str
+
+
+class Verdict(BaseModel):
+    method: Literal["notifications/claude/channel/permission"] = (
+        "notifications/claude/channel/permission")
+    params: VerdictParams
 
 
 class ChannelEvent(BaseModel):
@@ -73,8 +103,11 @@ async def list_tools(
     return types.ListToolsResult(tools=[types.Tool(
         name="reply",
         description="Send a reply to the chat the last event came from.",
-        input_schema={"type": "object", "properties": {"text": {"type": "string"}},
-                      "required": ["text"]},
+        input_schema={"type": "object", "properties": {
+            "text": {"type": "string"},
+            **({"files": {"type": "array", "items": {"type": "string"}}}
+               if os.environ.get("CHANNEL_FILES") == "1" else {})},
+            "required": ["text"]},
     )])
 
 
@@ -86,10 +119,11 @@ async def call_tool(
             content=[types.TextContent(type="text", text=f"unknown tool {params.name}")],
             is_error=True)
     text = str((params.arguments or {}).get("text", ""))
+    files = [str(f) for f in (params.arguments or {}).get("files", [])]
     reply_file = _env_path("CHANNEL_REPLY_FILE")
     if reply_file is not None:
         with open(reply_file, "a", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+            handle.write(text + "\n" + "".join(f"file: {f}\n" for f in files))
     return types.CallToolResult(content=[types.TextContent(type="text", text=f"sent: {text}")])
 
 
@@ -119,12 +153,32 @@ def main() -> None:
             sys.stdout.flush()
             os._exit(3)
 
+    permission = os.environ.get("CHANNEL_PERMISSION")
+
+    async def on_permission_request(ctx: ServerRequestContext[Any],
+                                    params: PermissionRequest) -> None:
+        record = _env_path("CHANNEL_PERMISSION_FILE")
+        if record is not None:
+            with open(record, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(params.model_dump()) + "\n")
+        if permission in ("allow", "deny"):
+            answer = os.environ.get("CHANNEL_VERDICT_ID") or params.request_id
+            # As a phone keyboard would send it: capitalised; the app lower-cases it.
+            verdict = Verdict(params=VerdictParams(request_id=answer.upper(),
+                                                   behavior=permission))
+            await ctx.session.send_notification(verdict)  # type: ignore[arg-type]
+
     server: Server[Any] = Server("kairos-test-channel", on_list_tools=list_tools,
-                                 on_call_tool=call_tool)
+                                 on_call_tool=call_tool,
+                                 instructions=os.environ.get("CHANNEL_INSTRUCTIONS"))
     server.add_notification_handler("notifications/initialized", types.NotificationParams,
                                     on_initialized)
-    experimental = None if os.environ.get("CHANNEL_NO_CAPABILITY") == "1" else {
-        "claude/channel": {}}
+    server.add_notification_handler("notifications/claude/channel/permission_request",
+                                    PermissionRequest, on_permission_request)
+    experimental: dict[str, dict[str, Any]] | None = None if os.environ.get(
+        "CHANNEL_NO_CAPABILITY") == "1" else {"claude/channel": {}}
+    if permission and experimental is not None:
+        experimental["claude/channel/permission"] = {}
 
     async def serve() -> None:
         async with stdio_server() as (read_stream, write_stream):

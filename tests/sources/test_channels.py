@@ -102,12 +102,12 @@ async def test_an_event_reaches_the_queue_and_a_reply_reaches_the_server(
     assert definition["description"].startswith("[channel chat] ")
     assert definition["input_schema"]["properties"] == {"text": {"type": "string"}}
 
-    text, is_error = await h.manager.call_tool("chat__reply", {"text": "hi"})
-    assert (text, is_error) == ("sent: hi", False)
+    result = await h.manager.call_tool("chat__reply", {"text": "hi"})
+    assert (result.content, result.is_error) == ("sent: hi", False)
     assert replies.read_text() == "hi\n"
 
-    text, is_error = await h.manager.call_tool("chat__nope", {})
-    assert is_error and "chat__reply" in text
+    result = await h.manager.call_tool("chat__nope", {})
+    assert result.is_error and "chat__reply" in result.content
 
     status = h.manager.status()["chat"]
     assert status["state"] == "running" and status["channel"] is True
@@ -194,8 +194,8 @@ async def test_a_crashing_server_is_restarted_with_backoff_and_the_user_told_onc
     assert [i.text for i in h.items] == ["event 1"]  # sent just before the crash: not lost
     assert len(h.told) == 1 and "chat" in h.told[0] and "stopped" in h.told[0]
     assert h.manager.tool_definitions() == []
-    text, is_error = await h.manager.call_tool("chat__reply", {"text": "x"})
-    assert is_error and "no channel server is connected" in text
+    result = await h.manager.call_tool("chat__reply", {"text": "x"})
+    assert result.is_error and "no channel server is connected" in result.content
 
     # Second run crashes as well: the next backoff is 2 s, and the user is not told again.
     clock.advance(1.0)
@@ -217,13 +217,15 @@ async def test_a_crashing_server_is_restarted_with_backoff_and_the_user_told_onc
 async def test_a_server_without_the_channel_capability_is_kept_for_its_tools_only(
         make_harness: Factory, tmp_path: Path) -> None:
     replies = tmp_path / "replies.txt"
-    h = await make_harness({"plain": server({"CHANNEL_NO_CAPABILITY": "1",
-                                             "CHANNEL_EVENT_COUNT": "2",
-                                             "CHANNEL_REPLY_FILE": str(replies)})})
+    plain = server({"CHANNEL_NO_CAPABILITY": "1", "CHANNEL_EVENT_COUNT": "2",
+                    "CHANNEL_REPLY_FILE": str(replies)})
+    plain.tools = "allow"  # a plain server's tools ask by default, and nobody answers here
+    h = await make_harness({"plain": plain})
     await until(lambda: h.manager.status()["plain"]["ignored"] == 2, "the ignored events")
     assert h.items == []
     assert h.manager.status()["plain"]["channel"] is False
-    assert await h.manager.call_tool("plain__reply", {"text": "ok"}) == ("sent: ok", False)
+    result = await h.manager.call_tool("plain__reply", {"text": "ok"})
+    assert (result.content, result.is_error) == ("sent: ok", False)
     assert replies.read_text() == "ok\n"
 
 
@@ -236,3 +238,42 @@ async def test_a_command_that_cannot_run_fails_once_without_restarts(
     assert missing in status["last_error"] and status["restarts"] == 0
     assert len(h.told) == 1 and "could not start" in h.told[0]
     assert clock.deadlines == []  # no restart scheduled
+
+
+async def test_settings_applied_while_running_start_stop_and_restart_servers(
+        make_harness: Factory, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    h = await make_harness({"one": server({"CHANNEL_MARKER_FILE": str(first)})})
+    await until(lambda: state(h, "one") == "running", "one running")
+
+    two = server({"CHANNEL_MARKER_FILE": str(second)})
+    h.manager.apply_settings(h.manager.settings.model_copy(update={
+        "channel_servers": {**h.manager.settings.channel_servers, "two": two},
+        "allowed_channel_plugins": ["one", "two"]}))
+    await until(lambda: state(h, "two") == "running", "the added server to start")
+    assert len(first.read_text().splitlines()) == 1  # the other one was left alone
+
+    changed = server({"CHANNEL_MARKER_FILE": str(first), "CHANNEL_EXTRA_META": "{}"})
+    h.manager.apply_settings(h.manager.settings.model_copy(update={
+        "channel_servers": {"one": changed, "two": two}, "allowed_channel_plugins": ["one"]}))
+    assert state(h, "two") == "refused"
+    await until(lambda: state(h, "one") == "running"
+                and len(first.read_text().splitlines()) == 2, "the changed server to restart")
+    assert all(not t["name"].startswith("two") for t in h.manager.tool_definitions())
+
+
+async def test_an_unset_variable_fails_once_naming_it_and_a_fix_in_the_settings_retries(
+        make_harness: Factory, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAIROS_TEST_PYTHON", raising=False)
+    h = await make_harness({"chat": ChannelServer(command="${KAIROS_TEST_PYTHON}",
+                                                  args=[str(SERVER)])})
+    await until(lambda: state(h, "chat") == "failed", "the failed state")
+    error = h.manager.status()["chat"]["last_error"]
+    assert "uses ${KAIROS_TEST_PYTHON}, which is not set" in error
+    assert len(h.told) == 1 and clock.deadlines == []  # no restart loop
+
+    monkeypatch.setenv("KAIROS_TEST_PYTHON", sys.executable)
+    fixed = ChannelServer(command="${KAIROS_TEST_PYTHON:-python3}", args=[str(SERVER)])
+    h.manager.apply_settings(h.manager.settings.model_copy(update={
+        "channel_servers": {"chat": fixed}}))
+    await until(lambda: state(h, "chat") == "running", "the fixed server")

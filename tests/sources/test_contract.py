@@ -35,7 +35,7 @@ from kairos_desktop.sources import (
 )
 from kairos_desktop.sources.folders import display_path
 from kairos_desktop.store import Store
-from kairos_desktop.tools.base import ToolProvider
+from kairos_desktop.tools.base import ToolProvider, ToolResult
 from tests.sources.fake_github import FakeGitHub
 from tests.waiting import until
 
@@ -264,7 +264,7 @@ async def test_tools_are_tool_providers_that_follow_the_running_source(
                                               for d in p.definitions()]
         if name == "channels":
             [provider] = providers
-            assert await provider.call("chat__reply", {"text": "hi"}) == ("sent: hi", False)
+            assert await provider.call("chat__reply", {"text": "hi"}) == ToolResult("sent: hi")
     finally:
         await source.stop()
     assert [d for p in source.tools() for d in p.definitions()] == []

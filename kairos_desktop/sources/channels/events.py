@@ -5,6 +5,13 @@ A channel is an ordinary stdio MCP server that announces `capabilities.experimen
 event comes from outside the user, so it is bounded here (content, meta values), its meta keys
 are kept only when they can be attributes of the tag the prompt wraps it in, and every item made
 from it is marked external.
+
+The method and capability names are Claude Code's (its channels reference,
+code.claude.com/docs/en/channels-reference, and services/mcp/channelNotification.ts): the event
+`notifications/claude/channel`; the permission relay's capability `claude/channel/permission`, its
+outbound `notifications/claude/channel/permission_request` {request_id, tool_name, description,
+input_preview} and its inbound verdict `notifications/claude/channel/permission` {request_id,
+behavior: "allow" | "deny"}.
 """
 
 from __future__ import annotations
@@ -12,19 +19,24 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...queue import InboundItem
 
 if TYPE_CHECKING:
-    from mcp.types import CallToolResult, ServerCapabilities
+    from mcp.types import ServerCapabilities
 
 log = logging.getLogger(__name__)
 
 CHANNEL_METHOD = "notifications/claude/channel"
 CHANNEL_CAPABILITY = "claude/channel"
+PERMISSION_CAPABILITY = "claude/channel/permission"
+PERMISSION_REQUEST_METHOD = "notifications/claude/channel/permission_request"
+PERMISSION_METHOD = "notifications/claude/channel/permission"
+# A server's instructions go into every system prompt: bounded.
+MAX_INSTRUCTIONS_CHARS = 4_000
 MAX_EVENT_CHARS = 20_000
 MAX_SUMMARY_LATEST_CHARS = 500
 MAX_META_VALUE_CHARS = 500
@@ -52,8 +64,21 @@ class ChannelEvent(BaseModel):
         return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
 
 
+class PermissionVerdict(BaseModel):
+    """The params of `notifications/claude/channel/permission`: the user's answer, relayed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    request_id: str = Field(..., min_length=1, max_length=64)
+    behavior: Literal["allow", "deny"]
+
+
+def announces(capabilities: ServerCapabilities | None, name: str) -> bool:
+    return capabilities is not None and name in (capabilities.experimental or {})
+
+
 def announces_channel(capabilities: ServerCapabilities | None) -> bool:
-    return capabilities is not None and CHANNEL_CAPABILITY in (capabilities.experimental or {})
+    return announces(capabilities, CHANNEL_CAPABILITY)
 
 
 def cap(text: str, limit: int) -> str:
@@ -85,17 +110,3 @@ def channel_item(server: str, text: str, meta: dict[str, str], now: str) -> Inbo
     """A channel's event as a queue item: someone else's words, waking the loop."""
     return InboundItem(kind="channel", text=text, priority="next", source=f"channel:{server}",
                        created_at=now, external=True, wakes=True, meta=meta)
-
-
-def result_text(result: CallToolResult) -> str:
-    """A tool's result as the model reads it: its text blocks, a note for the others."""
-    parts: list[str] = []
-    for block in result.content:
-        text = getattr(block, "text", None)
-        if isinstance(text, str):
-            parts.append(text)
-        else:
-            parts.append(f"[{getattr(block, 'type', 'non-text')} content not shown]")
-    if not parts and result.structured_content is not None:
-        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
-    return "\n".join(parts) or "(the tool returned nothing)"

@@ -1,16 +1,19 @@
 """The channels source: starts the allowed servers, keeps them up, limits their floods, and
-offers their tools to the model.
+offers their tools (through the gate) and their instructions to the model.
 
 Why it is built this way:
 - Only servers the user named in `allowedChannelPlugins` are ever spawned: a channel injects text
   into the prompt, so running one is a trust decision. Others are refused and listed in `refused`.
-  Which servers run is decided at start(); settings applied later change the rate limit at once,
-  the set of servers at the next start.
+  Settings apply at once: a server added and allowed starts, one removed or no longer allowed
+  stops, one whose entry changed restarts, all without restarting the app.
 - A chatty or hostile channel must not flood the model: at most `channelRateLimitPerMinute` events
   per rolling minute pass; the surplus is counted and summarised in ONE item when the minute ends,
   never dropped silently.
 - A server that dies is restarted with exponential backoff (1 s, 2 s, 4 s... at most 5 min); the
-  user hears about it once per server, not on every restart.
+  user hears about it once per server, not on every restart. One that cannot be run at all (its
+  command is missing, a `${VAR}` of its entry is unset) fails once, until its settings change.
+- Every tool call goes through the gate (gate.py: the folder rules, the `tools` setting, the
+  user's approval, the permission relay).
 - Scheduling (the rate window, the backoff) waits on the injected Clock, so tests drive it with
   FakeClock.
 """
@@ -21,19 +24,30 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
 
+from ...approvals import Approvals
 from ...clock import Clock
 from ...errors import KairosError
 from ...journal import DailyLog
 from ...queue import InboundItem
-from ...settings import Settings
-from ...tools.base import ToolProvider
+from ...settings import ChannelServer, Settings
+from ...tools.base import ToolProvider, ToolResult
 from ..base import Source
-from .events import MAX_EVENT_CHARS, ChannelEvent, cap, channel_item, clean_meta, held_back_text
-from .session import ChannelSpawnError, call_remote, describe, serve_once
+from .events import (
+    MAX_EVENT_CHARS,
+    ChannelEvent,
+    PermissionVerdict,
+    cap,
+    channel_item,
+    clean_meta,
+    held_back_text,
+)
+from .gate import ToolGate
+from .session import ChannelSpawnError, describe, serve_once
 from .state import RemoteTool, ServerState
 
 log = logging.getLogger(__name__)
@@ -44,6 +58,8 @@ BACKOFF_MAX_SECONDS = 300.0
 # A session that stayed up this long before dying starts the backoff over at 1 s.
 STABLE_SECONDS = 300.0
 MODEL_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+NOT_ALLOWED = ("not in allowedChannelPlugins; add it there to let it start and send messages to "
+               "the assistant")
 
 
 class ChannelManager(Source):
@@ -55,17 +71,21 @@ class ChannelManager(Source):
 
     def __init__(self, *, put: Callable[[InboundItem], Any], clock: Clock,
                  daily_log: DailyLog | None = None,
-                 notify_user: Callable[[str], Awaitable[Any]] | None = None) -> None:
+                 notify_user: Callable[[str], Awaitable[Any]] | None = None,
+                 approvals: Approvals | None = None, workspace: Path | None = None) -> None:
         self._settings = Settings()
         self._put = put
         self._clock = clock
         self._daily_log = daily_log
         self._notify_user = notify_user
+        self._approvals = approvals
+        self._gate = ToolGate(approvals=approvals, workspace=workspace, daily_log=daily_log)
         self._servers: dict[str, ServerState] = {}
+        self._retiring: set[ServerState] = set()
         self.refused: dict[str, str] = {}
         self._started = False
         self._stopping = False
-        self._stop_event = asyncio.Event()
+        self._unwatch: Callable[[], None] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -73,7 +93,10 @@ class ChannelManager(Source):
         return self._settings
 
     def apply_settings(self, settings: Settings) -> None:
+        """Take `settings`; while running, start, stop and restart servers to match them."""
         self._settings = settings
+        if self._started and not self._stopping:
+            self._reconcile()
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -83,23 +106,71 @@ class ChannelManager(Source):
         if self._started:
             return
         self._started = True
+        if self._approvals is not None:
+            self._unwatch = self._approvals.on_request(self._relay)
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Make the running servers the allowed ones of the settings (on the loop thread)."""
         try:
             settings = self.settings
-            if not settings.channels_enabled:
+            wanted: dict[str, ChannelServer] = {}
+            refused: dict[str, str] = {}
+            if settings.channels_enabled:
+                allowed = set(settings.allowed_channel_plugins)
+                for name, config in settings.channel_servers.items():
+                    if name in allowed:
+                        wanted[name] = config
+                    else:
+                        refused[name] = NOT_ALLOWED
+            elif settings.channel_servers and not self._servers:
                 log.info("channels are disabled (channelsEnabled is false); no server started")
-                return
-            allowed = set(settings.allowed_channel_plugins)
-            for name, config in settings.channel_servers.items():
-                if name not in allowed:
-                    self._refuse(name, "not in allowedChannelPlugins; add it there to let it "
-                                       "start and send messages to the assistant")
-                    continue
-                server = ServerState(name=name, config=config)
-                self._servers[name] = server
-                server.task = asyncio.get_running_loop().create_task(
-                    self._supervise(server), name=f"channel:{name}")
-        except Exception:  # start() must never take the engine down with it
-            log.exception("starting the channel servers failed")
+            for name, server in list(self._servers.items()):
+                if wanted.get(name) != server.config:
+                    self._retire(server)
+            for name, why in refused.items():
+                if self.refused.get(name) != why:
+                    self._refuse(name, why)
+            self.refused = refused
+            for name, config in wanted.items():
+                if name not in self._servers:
+                    self._spawn(name, config)
+        except Exception:  # applying settings must never take the engine down with it
+            log.exception("starting or stopping the channel servers failed")
+
+    def _spawn(self, name: str, config: ChannelServer) -> None:
+        server = ServerState(name=name, config=config)
+        self._servers[name] = server
+        server.task = asyncio.get_running_loop().create_task(
+            self._supervise(server), name=f"channel:{name}")
+
+    def _retire(self, server: ServerState) -> None:
+        """Stop one server (removed, no longer allowed, or changed); its held events are put
+        once it has stopped."""
+        self._servers.pop(server.name, None)
+        self._retiring.add(server)
+        server.retired.set()
+        if server.scope is not None:
+            server.scope.cancel()
+        server.tools = {}
+        log.info("channel server %s is stopped: the settings no longer run it as it was",
+                 server.name)
+
+        async def finish() -> None:
+            await self._wait_for(server)
+            self._retiring.discard(server)
+
+        asyncio.get_running_loop().create_task(finish(), name=f"channel:{server.name}:stop")
+
+    async def _wait_for(self, server: ServerState) -> None:
+        pending = [t for t in (server.task, server.flush_task) if t]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._flush_held(server)
+        if server.state != "failed":
+            server.state = "stopped"
+        server.session = None
+        server.tools = {}
 
     async def stop(self) -> None:
         """Stop every server (the SDK closes stdin, then terminates the process tree) and put the
@@ -108,22 +179,19 @@ class ChannelManager(Source):
         if not self._started:
             return
         self._stopping = True
-        self._stop_event.set()
-        for server in self._servers.values():
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        everyone = [*self._servers.values(), *self._retiring]
+        for server in everyone:
+            server.retired.set()
             if server.scope is not None:
                 server.scope.cancel()
-        pending = [t for s in self._servers.values() for t in (s.task, s.flush_task) if t]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        for server in self._servers.values():
-            self._flush_held(server)
-            if server.state != "failed":
-                server.state = "stopped"
-            server.session = None
-            server.tools = {}
+        await asyncio.gather(*(self._wait_for(s) for s in everyone), return_exceptions=True)
+        self._retiring.clear()
+        await self._gate.close()
 
     def _refuse(self, name: str, why: str) -> None:
-        self.refused[name] = why
         log.warning("channel server %s was not started: %s", name, why)
         self._log_day(f"channel server {name} was not started: {why}")
 
@@ -133,11 +201,18 @@ class ChannelManager(Source):
         """Per server, for the doctor and the status panel."""
         report: dict[str, dict[str, Any]] = {}
         for name, why in self.refused.items():
+            config = self.settings.channel_servers.get(name)
             report[name] = {"state": "refused", "reason": why, "restarts": 0, "rate_limited": 0,
-                            "tools": []}
+                            "tools": [], "plugin": config.plugin if config else None}
         for name, server in self._servers.items():
             report[name] = server.to_status()
         return report
+
+    def instructions(self) -> list[tuple[str, str]]:
+        """(server, instructions) of every running server that gave some, by name: the prompt
+        builder puts one block per server, in this stable order."""
+        return sorted((s.name, s.instructions) for s in self._servers.values()
+                      if s.state == "running" and s.instructions)
 
     # --------------------------------------------------------------------------------- tools
 
@@ -152,20 +227,26 @@ class ChannelManager(Source):
             for t in s.tools.values()
         ]
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> tuple[str, bool]:
-        """Run the tool the model knows as `name` ("server__tool"); returns (text, is_error)."""
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        """Run the tool the model knows as `name` ("server__tool") through the gate."""
         found = next(((s, s.tools[name]) for s in self._servers.values() if name in s.tools),
                      None)
         if found is None:
             known = ", ".join(sorted(n for s in self._servers.values() for n in s.tools))
-            return (f"There is no channel tool named {name!r}. Channel tools: "
-                    f"{known or 'none (no channel server is connected)'}.", True)
+            return ToolResult(f"There is no channel tool named {name!r}. Channel tools: "
+                              f"{known or 'none (no channel server is connected)'}.", True)
         server, tool = found
-        session = server.session
-        if session is None or server.state != "running":
-            return (f"Channel {server.name} is not connected right now (state: {server.state}); "
-                    "it is restarted automatically, so try again later.", True)
-        return await call_remote(session, tool, arguments)
+        if server.session is None or server.state != "running":
+            return ToolResult(f"Channel {server.name} is not connected right now (state: "
+                              f"{server.state}); it is restarted automatically, so try again "
+                              "later.", True)
+        return await self._gate.call(server, tool, arguments, self.settings)
+
+    def _relay(self, record: dict[str, Any]) -> None:
+        self._gate.relay(record, list(self._servers.values()))
+
+    def _verdict(self, server: ServerState, verdict: PermissionVerdict) -> None:
+        self._gate.verdict(server, verdict)
 
     def _model_tools(self, server: str, tools: list[Any]) -> dict[str, RemoteTool]:
         taken = {n for s in self._servers.values() if s.name != server for n in s.tools}
@@ -188,16 +269,17 @@ class ChannelManager(Source):
     # ---------------------------------------------------------------------------- supervisor
 
     async def _supervise(self, server: ServerState) -> None:
-        """Run one server for as long as the manager runs, restarting it when it dies."""
+        """Run one server until it is retired (or the manager stops), restarting it when it
+        dies."""
         attempt = 0
         with anyio.CancelScope() as scope:
             server.scope = scope
-            while not self._stopping:
+            while not server.retired.is_set():
                 began = self._clock.monotonic()
                 try:
                     reason = await serve_once(server, clock=self._clock, deliver=self._deliver,
                                               name_tools=self._model_tools,
-                                              log_day=self._log_day)
+                                              log_day=self._log_day, on_verdict=self._verdict)
                 except ChannelSpawnError as exc:
                     server.state = "failed"
                     server.last_error = str(exc)
@@ -212,7 +294,7 @@ class ChannelManager(Source):
                     reason = f"unexpected error: {describe(exc)}"
                 server.session = None
                 server.tools = {}
-                if self._stopping:
+                if server.retired.is_set():
                     return
                 if self._clock.monotonic() - began >= STABLE_SECONDS:
                     attempt = 0
@@ -226,7 +308,7 @@ class ChannelManager(Source):
                     server, f"Channel {server.name} stopped ({reason}). It is restarted "
                             "automatically, waiting longer after each failure; you will not be "
                             "told again about this channel until the app restarts.")
-                if await self._clock.wait(self._stop_event, delay):
+                if await self._clock.wait(server.retired, delay):
                     return
                 server.restarts += 1
 
@@ -280,7 +362,7 @@ class ChannelManager(Source):
             self._flush_held(server)
 
     async def _flush_later(self, server: ServerState, due: float) -> None:
-        await self._clock.wait(self._stop_event, due - self._clock.monotonic())
+        await self._clock.wait(server.retired, due - self._clock.monotonic())
         self._flush_held(server)
 
     def _flush_held(self, server: ServerState) -> None:

@@ -9,6 +9,13 @@ Why it is built this way:
   its end is the server's end. Frames are counted as they are read, so that events still in the
   SDK's delivery queue when the server died are waited for briefly, and counted if lost.
 - The server's stderr goes through a pipe read by a thread; its last lines say why it died.
+- The entry is expanded (plugins.py: ${CLAUDE_PLUGIN_ROOT}, ${VAR}, ${VAR:-default}) at every
+  start, so a variable set since applies; one that is missing is a ChannelSpawnError naming it.
+- Claude Code's permission relay: a channel that declares both `claude/channel` and
+  `claude/channel/permission` gets `notifications/claude/channel/permission_request`
+  {request_id, tool_name, description, input_preview} for every approval request, and answers
+  with `notifications/claude/channel/permission` {request_id, behavior: "allow" | "deny"}; a
+  verdict from any other server is ignored.
 - Bounds on I/O (connecting, a tool call, draining the last events) are real-time timeouts, like
   the SDK's own. The `mcp` SDK is imported only here, only when a server is actually started:
   it costs most of a second to import, and channels are off by default.
@@ -28,12 +35,27 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ... import __version__
 from ...clock import Clock
 from ...errors import KairosError
-from .events import CHANNEL_CAPABILITY, CHANNEL_METHOD, ChannelEvent, announces_channel, result_text
+from ...tools.base import ToolResult
+from .events import (
+    CHANNEL_CAPABILITY,
+    CHANNEL_METHOD,
+    MAX_INSTRUCTIONS_CHARS,
+    PERMISSION_CAPABILITY,
+    PERMISSION_METHOD,
+    PERMISSION_REQUEST_METHOD,
+    ChannelEvent,
+    PermissionVerdict,
+    announces,
+    announces_channel,
+    cap,
+)
+from .plugins import Launch, MissingVariableError, launch
+from .results import tool_result
 from .state import RemoteTool, ServerState
 
 if TYPE_CHECKING:
@@ -54,6 +76,8 @@ MAX_TOOL_PAGES = 20
 Deliver = Callable[[ServerState, ChannelEvent], None]
 # The model's names for a server's tools (unique across servers: the manager knows them all).
 NameTools = Callable[[str, list[Any]], dict[str, RemoteTool]]
+# What the manager does with a permission verdict of a relaying channel; quick and synchronous.
+Verdict = Callable[[ServerState, PermissionVerdict], None]
 
 
 class ChannelError(KairosError):
@@ -64,8 +88,27 @@ class ChannelSpawnError(ChannelError):
     """The server's command cannot be run at all: retrying cannot help until settings change."""
 
 
+def launch_of(server: ServerState) -> Launch:
+    """The server's entry as it runs now (expanded from the environment); ChannelSpawnError
+    naming a missing variable. Makes the plugin's data folder (0700) when it has one."""
+    config = server.config
+    try:
+        run = launch(server.name, config.command, config.args, config.env, os.environ,
+                     plugin_root=config.plugin_root, plugin_data=config.plugin_data)
+    except MissingVariableError as exc:
+        raise ChannelSpawnError(str(exc)) from None
+    if config.plugin_data:
+        try:
+            os.makedirs(config.plugin_data, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise ChannelSpawnError(f"cannot make its data folder {config.plugin_data} "
+                                    f"({exc.strerror or exc}).") from exc
+    return run
+
+
 async def serve_once(server: ServerState, *, clock: Clock, deliver: Deliver,
-                     name_tools: NameTools, log_day: Callable[[str], None]) -> str:
+                     name_tools: NameTools, log_day: Callable[[str], None],
+                     on_verdict: Verdict | None = None) -> str:
     """Connect, serve until the connection ends, and say why it ended. Failures inside the
     session are turned into that reason here: raised through the SDK's task groups they would
     arrive wrapped in an ExceptionGroup. ChannelSpawnError when the command cannot run."""
@@ -79,7 +122,7 @@ async def serve_once(server: ServerState, *, clock: Clock, deliver: Deliver,
     server.expected = server.handled = 0
     server.drained = asyncio.Event()
     closed = asyncio.Event()
-    config = server.config
+    run = launch_of(server)
 
     def on_frame(frame: SessionMessage) -> None:
         message = frame.message
@@ -102,23 +145,32 @@ async def serve_once(server: ServerState, *, clock: Clock, deliver: Deliver,
             return
         receive(server, event, deliver)
 
+    async def on_permission(verdict: PermissionVerdict) -> None:
+        if not server.relays_permission or on_verdict is None:
+            log.warning("server %s sent a permission verdict without declaring %r: ignored",
+                        server.name, PERMISSION_CAPABILITY)
+            return
+        on_verdict(server, verdict)
+
     async with AsyncExitStack() as stack:
         stderr = StderrTail(server.name)
-        params = StdioServerParameters(command=config.command, args=config.args,
-                                       env=config.env or None)
+        params = StdioServerParameters(command=run.command, args=run.args, env=run.env or None)
         try:
             read, write = await stack.enter_async_context(
                 stdio_client(params, errlog=stderr.writer))
         except OSError as exc:
             raise ChannelSpawnError(
-                f"cannot run {config.command!r} ({exc.strerror or exc}).") from exc
+                f"cannot run {run.command!r} ({exc.strerror or exc}).") from exc
         finally:
             stderr.close_writer()  # the child has its own copy; EOF follows its exit
         session = await stack.enter_async_context(ClientSession(
             WatchedReadStream(read, closed, on_frame), write,
             client_info=Implementation(name="kairos-desktop", version=__version__),
-            notification_bindings=[NotificationBinding(
-                method=CHANNEL_METHOD, params_type=ChannelEvent, handler=on_event)],
+            notification_bindings=[
+                NotificationBinding(method=CHANNEL_METHOD, params_type=ChannelEvent,
+                                    handler=on_event),
+                NotificationBinding(method=PERMISSION_METHOD, params_type=PermissionVerdict,
+                                    handler=on_permission)],
         ))
         current.append(session)
         try:
@@ -133,6 +185,10 @@ async def serve_once(server: ServerState, *, clock: Clock, deliver: Deliver,
         except (ValidationError, RuntimeError) as exc:
             return f"the server answered the handshake wrongly: {exc}"
         server.is_channel = announces_channel(init.capabilities)
+        server.relays_permission = server.is_channel and announces(init.capabilities,
+                                                                   PERMISSION_CAPABILITY)
+        text = (init.instructions or "").strip()
+        server.instructions = cap(text, MAX_INSTRUCTIONS_CHARS) if text else None
         if not server.is_channel:
             # Kept for its tools only: a plain MCP server is still useful, but it was not
             # written to push messages, so nothing it sends reaches the model as an event.
@@ -171,8 +227,8 @@ async def list_tools(session: ClientSession) -> list[Any]:
 
 
 async def call_remote(session: ClientSession, tool: RemoteTool,
-                      arguments: dict[str, Any]) -> tuple[str, bool]:
-    """Run `tool` on its server; (text, is_error), never raising for the server's trouble."""
+                      arguments: dict[str, Any]) -> ToolResult:
+    """Run `tool` on its server, never raising for the server's trouble."""
     from mcp.shared.exceptions import MCPError
 
     name = tool.model_name
@@ -180,11 +236,25 @@ async def call_remote(session: ClientSession, tool: RemoteTool,
         result = await session.call_tool(tool.remote_name, arguments,
                                          read_timeout_seconds=CALL_TIMEOUT_SECONDS)
     except MCPError as exc:
-        return f"{name} failed: {exc.message} (MCP error {exc.code}).", True
+        return ToolResult(f"{name} failed: {exc.message} (MCP error {exc.code}).", True)
     except (RuntimeError, ValidationError, anyio.BrokenResourceError,
             anyio.ClosedResourceError) as exc:
-        return f"{name} failed: {exc}", True
-    return result_text(result), bool(result.is_error)
+        return ToolResult(f"{name} failed: {exc}", True)
+    return tool_result(result)
+
+
+class _PermissionRequest(BaseModel):
+    """Claude Code's outbound relay notification (a vendor one: not a types.Notification, whose
+    params would be coerced into the core NotificationParams)."""
+
+    method: str = PERMISSION_REQUEST_METHOD
+    params: dict[str, str]
+
+
+async def send_permission_request(session: ClientSession, params: dict[str, str]) -> None:
+    """Send {request_id, tool_name, description, input_preview} to a relaying channel."""
+    # send_notification dumps any model it is given (method + params by alias).
+    await session.send_notification(_PermissionRequest(params=params))  # type: ignore[arg-type]
 
 
 async def drain(server: ServerState, log_day: Callable[[str], None]) -> None:

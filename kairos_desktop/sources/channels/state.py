@@ -32,7 +32,7 @@ class RemoteTool:
     input_schema: dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)  # one record per connection attempt series: compared by identity
 class ServerState:
     name: str
     config: ChannelServer
@@ -44,12 +44,19 @@ class ServerState:
     lost: int = 0
     ignored: int = 0
     is_channel: bool = False
+    # Declares claude/channel/permission too: approval requests are relayed to it, and its
+    # verdicts answer them.
+    relays_permission: bool = False
+    # The `instructions` of its initialize result (bounded); None when it gave none.
+    instructions: str | None = None
     last_error: str | None = None
     told_user: bool = False
     tools: dict[str, RemoteTool] = field(default_factory=dict)
     session: ClientSession | None = None
     task: asyncio.Task[None] | None = None
     scope: anyio.CancelScope | None = None
+    # Set when this server must stop (the manager stops, or the settings no longer run it).
+    retired: asyncio.Event = field(default_factory=asyncio.Event)
     # Rate limit: monotonic times of the events let through in the last minute, and the surplus.
     window: deque[float] = field(default_factory=deque)
     held: int = 0
@@ -67,4 +74,8 @@ class ServerState:
             "tools": sorted(self.tools), "channel": self.is_channel, "delivered": self.delivered,
             "held": self.held, "malformed": self.malformed, "lost": self.lost,
             "ignored": self.ignored, "last_error": self.last_error,
+            "permissionRelay": self.relays_permission,
+            "instructions": self.instructions is not None,
+            "toolsPolicy": self.config.tools or "default",
+            "plugin": self.config.plugin,
         }
