@@ -48,7 +48,7 @@ from ..status import EngineStatus, State
 from ..tools.base import ToolContext, ToolRegistry, TurnState
 from ..transcript import SLEEP_RESULT, Transcript, repair, stored_item_ids
 from ..usage import UsageLedger
-from .prompts import no_key_reply, render_item, system_prompt, tick_block
+from .prompts import no_key_reply, render_item, server_instructions, system_prompt, tick_block
 from .turn import AgentRunner, StopRequested, TurnResult, TurnSpec
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,9 @@ class AssistantLoop:
 
     # Set by the panel page while it has the focus (cleared on blur or when its stream ends).
     panel_focused = False
+    # Set by the composition root: (server, instructions) of the running MCP servers, in a
+    # stable order; each becomes a block of the system prompt (prompts.server_instructions).
+    instructions: Callable[[], list[tuple[str, str]]] | None = None
 
     def mark_interaction(self) -> None:
         self.last_interaction = self._clock.now()
@@ -308,6 +311,9 @@ class AssistantLoop:
         system: list[dict[str, Any]] = [{"type": "text", "text": system_prompt(
             settings, workspace=str(policy.workspace),
             readable=[str(p) for p in policy.readable_roots])}]
+        servers = server_instructions(self.instructions()) if self.instructions else None
+        if servers:
+            system.append({"type": "text", "text": servers})
         if self._memory is not None:
             system.append({"type": "text", "text": self._memory_prompt(settings)})
         system[-1]["cache_control"] = mark
