@@ -96,6 +96,12 @@ class NotRunningError(KairosError):
     """No instance is running for this home (or the action needs the running app)."""
 
 
+class NotAnsweringError(KairosError):
+    """An instance runs for this home (its control API took the connection, or its process is
+    alive) but did not answer in time: busy or hung, NOT stopped. Never a NotRunningError, so
+    nothing falls back to the home's files under the app's feet; the message names the pid."""
+
+
 class ControlAPIError(KairosError):
     """The running instance answered a control request with an error."""
 
