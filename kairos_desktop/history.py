@@ -146,6 +146,19 @@ class History:
                 break
         return [record for page in reversed(pages) for record in page]
 
+    def month(self, month: str) -> list[Record]:
+        """The records of one month ("2026-11"), oldest first, its own patches merged: a day's
+        records are read without going back through older months."""
+        patches: dict[str, Record] = {}
+        records: list[Record] = []
+        for record in self._lines(month):
+            if PATCH in record:
+                patches.setdefault(record[PATCH], {}).update(
+                    {k: v for k, v in record.items() if k != PATCH})
+            else:
+                records.append(record)
+        return [{**record, **patches.get(record["id"], {})} for record in records]
+
     def all(self) -> Iterator[Record]:
         """Every record, oldest first, patches merged (reads every month: for exports)."""
         patches: dict[str, Record] = {}

@@ -135,18 +135,31 @@ def _error_message(exc: anthropic.APIStatusError) -> str:
     return str(exc.message)
 
 
+# Blocks of the server tools (web search, web fetch): kept as the API sent them, because the
+# next call must send them back unchanged (their encrypted parts included).
+SERVER_BLOCKS = ("server_tool_use", "web_search_tool_result", "web_fetch_tool_result")
+
+
 def _to_reply(message: Any) -> ModelReply:
     content: list[dict[str, Any]] = []
     calls: list[ToolCall] = []
     for block in message.content:
         if block.type == "text":
-            content.append({"type": "text", "text": block.text})
+            text: dict[str, Any] = {"type": "text", "text": block.text}
+            if getattr(block, "citations", None):  # what a web search or fetch backs it with
+                text["citations"] = [c.model_dump(mode="json", exclude_none=True)
+                                     for c in block.citations]
+            content.append(text)
         elif block.type == "tool_use":
             tool_input = block.input if isinstance(block.input, dict) else {}
             content.append({"type": "tool_use", "id": block.id, "name": block.name,
                             "input": tool_input})
             calls.append(ToolCall(block.id, block.name, tool_input))
+        elif block.type in SERVER_BLOCKS:
+            content.append(block.model_dump(mode="json", exclude_none=True))
     usage = message.usage
+    servers = getattr(usage, "server_tool_use", None)
+    writes = getattr(usage, "cache_creation", None)
     return ModelReply(
         content=content,
         stop_reason=message.stop_reason,
@@ -155,6 +168,10 @@ def _to_reply(message: Any) -> ModelReply:
             output_tokens=usage.output_tokens or 0,
             cache_read_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
             cache_write_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
+            cache_write_5m_tokens=getattr(writes, "ephemeral_5m_input_tokens", 0) or 0,
+            cache_write_1h_tokens=getattr(writes, "ephemeral_1h_input_tokens", 0) or 0,
+            web_search_requests=getattr(servers, "web_search_requests", 0) or 0,
+            web_fetch_requests=getattr(servers, "web_fetch_requests", 0) or 0,
         ),
         model=message.model,
         tool_calls=calls,

@@ -1,7 +1,7 @@
 """What the model costs: every call's tokens and server-tool uses, priced from the price list
 (prices.py), summed per day and model in the store's `usage` table (one small row per day and
-model), and one line per agent turn in history/usage/YYYY-MM.jsonl (what grows with the
-assistant's age stays out of the store).
+model), and one record per agent turn in the usage history, history/usage/YYYY-MM.jsonl (what
+grows with the assistant's age stays out of the store).
 
 The ledger is also the one gate every model call passes: the agent turn asks `check()` before
 each call, and the guard it holds (the daily budget, budget.py) refuses a call at the cap.
@@ -9,13 +9,12 @@ each call, and the guard it holds (the daily budget, budget.py) refuses a call a
 
 from __future__ import annotations
 
-import json
+import uuid
 from datetime import date
-from pathlib import Path
 from typing import Any, Protocol
 
-from .atomic import append_bytes, repair_torn_tail
 from .clock import Clock
+from .history import History
 from .model_types import Usage
 from .prices import call_cost, lookup
 from .store import Store
@@ -44,10 +43,10 @@ def _counts(usage: Usage) -> dict[str, int]:
 
 
 class UsageLedger:
-    def __init__(self, store: Store, clock: Clock, history_dir: Path | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, history: History | None = None) -> None:
         self._store = store
         self._clock = clock
-        self._history = history_dir  # history/usage: one line per turn; None: not kept
+        self._history = history  # the turns (kind "usage"); None: not kept
         self.guard: SpendGuard | None = None
 
     def check(self) -> None:
@@ -103,37 +102,22 @@ class UsageLedger:
 
     # -- turns -------------------------------------------------------------------------------
 
-    def _month_file(self, day: date) -> Path | None:
-        if self._history is None:
-            return None
-        return self._history / f"{day.year:04d}-{day.month:02d}.jsonl"
-
     def record_turn(self, turn: dict[str, Any]) -> None:
-        """One line for a finished (or abandoned) agent turn: when, who ran it, its calls, its
-        cost and the tools it used. Appended; a torn last line is moved aside first."""
-        now = self._clock.now()
-        path = self._month_file(now.date())
-        if path is None:
+        """One record for a finished (or abandoned) agent turn: when, who ran it, its calls,
+        its cost and the tools it used."""
+        if self._history is None:
             return
-        line = {"at": now.isoformat(timespec="seconds"), "date": now.date().isoformat(), **turn}
-        repair_torn_tail(path)
-        append_bytes(path, (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
+        now = self._clock.now()
+        stamp = now.isoformat(timespec="seconds")
+        self._history.append({"id": f"turn-{uuid.uuid4().hex[:12]}", "at": stamp,
+                              "date": now.date().isoformat(), **turn}, month=stamp[:7])
 
     def turns(self, day: date | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """The turns of `day` (default today), newest first, at most `limit`."""
-        day = day or self._clock.now().date()
-        path = self._month_file(day)
-        if path is None or not path.exists():
+        if self._history is None:
             return []
-        wanted = day.isoformat()
-        found: list[dict[str, Any]] = []
-        for raw in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and row.get("date") == wanted:
-                found.append(row)
+        wanted = (day or self._clock.now().date()).isoformat()
+        found = [r for r in self._history.month(wanted[:7]) if r.get("date") == wanted]
         return list(reversed(found))[:limit]
 
 

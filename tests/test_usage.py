@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kairos_desktop.clock import FakeClock
+from kairos_desktop.history import History
 from kairos_desktop.model_types import Usage
 from kairos_desktop.prices import FAMILIES, TABLE, call_cost, lookup
 from kairos_desktop.store import Store
@@ -92,7 +93,8 @@ def test_the_ledger_sums_a_day_per_model_and_counts_server_tool_uses(
 def test_turns_go_to_a_private_monthly_history_file_newest_first(
         tmp_path: Path, clock: FakeClock) -> None:
     history = tmp_path / "history" / "usage"
-    ledger = UsageLedger(Store(tmp_path / "store.json", owner=True), clock, history)
+    ledger = UsageLedger(Store(tmp_path / "store.json", owner=True), clock,
+                         History(tmp_path / "history", "usage"))
     ledger.record_turn({"caller": "turn", "calls": 2, "costUsd": 0.01, "tools": ["Sleep"]})
     clock.advance(60)
     ledger.record_turn({"caller": "dream", "calls": 5, "costUsd": 0.2, "tools": []})

@@ -15,7 +15,13 @@ Invariants:
 - A request the API refuses for its content is never sent again as it was: a refused first call
   ends the turn (the caller sets aside what the turn carried); refused tool results are replaced
   by a note saying so and the call is tried once more.
-- Every successful model call is recorded in the usage ledger before its reply is used.
+- Every model call first asks the usage ledger (`check`): at the daily budget's cap it raises
+  BudgetExceededError and no call is made, whoever the caller (a turn, a dream, a light tick,
+  a compaction). Every successful call is recorded in the ledger before its reply is used, and
+  every turn, finished or not, leaves one line: who ran it, its calls, its cost, its tools.
+- The web's server tools run inside the call: their uses are logged and shown like a tool's
+  (an error code included, never retried here), capped per turn, and a request the API refuses
+  because of them is sent once more without them (off until the settings change).
 - A tool result goes back to the model at most TOOL_RESULT_MAX_CHARS long; the daily log keeps a
   preview of LOG_PREVIEW_CHARS.
 - Every tool_use a reply makes is answered in the next user message of the turn, except the stop
@@ -129,7 +135,8 @@ class AgentRunner:
                  settings: Callable[[], Settings], usage: UsageLedger, bus: EventBus,
                  daily_log: DailyLog, clock: Clock, retry: RetryPolicy | None = None,
                  on_retry: RetryHook | None = None, wait: RetryWait | None = None,
-                 log_kind: str = "tool", tool_events: bool = True) -> None:
+                 log_kind: str = "tool", tool_events: bool = True,
+                 caller: str | None = None) -> None:
         self._model = model
         self._settings = settings
         self._usage = usage
@@ -142,6 +149,12 @@ class AgentRunner:
         self._tool_events = tool_events  # publish `tool` events (the panel shows them in chat)
         self._nudged = False  # nudge() came during the call in flight
         self._signal: asyncio.Event | None = None  # wakes the watchdog of the call in flight
+        # Who runs the turns, as the usage history names it: "turn" (the heartbeat), "dream"...
+        self.caller = caller or (log_kind.removesuffix("tool").strip() or "turn")
+        self._turn_cost = 0.0  # of the turn in progress
+        # The settings under which the API refused the web's server tools: none offered again
+        # until they change.
+        self._web_refused: tuple[Any, ...] | None = None
 
     def nudge(self) -> None:
         """The user asked for attention (a wake, a message): a call in flight that has been
@@ -155,8 +168,29 @@ class AgentRunner:
         """Run the turn, appending the model's messages and the tool results to `messages`.
 
         Raises what ends it unfinished: ModelUnavailableError when the policy gives up,
-        StopRequested from the wait, anything `after_tools` raises."""
+        BudgetExceededError at the daily budget's cap, StopRequested from the wait, anything
+        `after_tools` raises."""
         result = TurnResult()
+        self._turn_cost = 0.0
+        ended = "unfinished"
+        try:
+            result = await self._run(spec, messages, result)
+            ended = result.ended
+            return result
+        except BaseException as exc:
+            from ..budget import BudgetExceededError
+
+            ended = "budget" if isinstance(exc, BudgetExceededError) else "unfinished"
+            raise
+        finally:
+            if result.calls or ended != "unfinished":
+                self._usage.record_turn({
+                    "caller": self.caller, "calls": result.calls,
+                    "costUsd": round(self._turn_cost, 6), "tools": list(result.tools),
+                    "ended": ended})
+
+    async def _run(self, spec: TurnSpec, messages: list[Message], result: TurnResult
+                   ) -> TurnResult:
         answers_sent: list[dict[str, Any]] | None = None  # the results the next call carries
         for _ in range(spec.max_iterations):
             try:
@@ -175,8 +209,11 @@ class AgentRunner:
             result.calls += 1
             if reply.content:
                 messages.append({"role": "assistant", "content": reply.content})
+            self._server_tools(spec, reply, result)
             if spec.on_reply is not None:
                 spec.on_reply(reply)
+            if reply.stop_reason == "pause_turn" and not reply.tool_calls:
+                continue  # a long server-tool run paused: sending it back lets it go on
             if not reply.tool_calls:
                 result.ended = "reply"
                 return result
@@ -196,10 +233,16 @@ class AgentRunner:
     async def call(self, spec: TurnSpec, messages: list[Message]) -> ModelReply:
         """One model call, retried under the policy until it succeeds; raises the last
         ModelUnavailableError when the policy gives up."""
+        from ..tools import web
+
         attempt = 0
         while True:
+            self._usage.check()  # the daily budget: raises at its cap, before any call
             settings = self._settings()
             system, tools, request = spec.request(messages)
+            if self._web_refused is not None and self._web_refused == web.settings_key(settings):
+                tools = web.without_server_tools(tools)
+            tools = web.limit_per_turn(tools, messages)
             try:
                 client = self._model()
                 if client is None:  # the key was removed during this turn
@@ -213,6 +256,13 @@ class AgentRunner:
             except _Nudged:
                 continue  # tried again at once: not a failed attempt
             except ModelUnavailableError as exc:
+                if web.refuses_server_tools(tools, str(exc), exc.status):
+                    self._web_refused = web.settings_key(settings)
+                    self._log.append("error", f"the model API refused the web tools ({exc}); "
+                                     "going on without them until the web settings change")
+                    self._publish_tool("web_search", {}, f"refused by the model API: {exc}",
+                                       error=True)
+                    continue  # once more without them: not a failed attempt
                 attempt += 1
                 wait = self.retry.wait_s(attempt, exc)
                 if wait is None:
@@ -267,11 +317,43 @@ class AgentRunner:
                     await task
 
     def _record(self, model: str, reply: ModelReply, cache_ttl: str) -> None:
-        self._usage.record(model, reply.usage, cache_ttl=cache_ttl)
+        cost = self._usage.record(model, reply.usage, cache_ttl=cache_ttl)
+        self._turn_cost += cost
         self._bus.publish("usage", model=model, input=reply.usage.input_tokens,
                           output=reply.usage.output_tokens,
                           cacheRead=reply.usage.cache_read_tokens,
-                          cacheWrite=reply.usage.cache_write_tokens)
+                          cacheWrite=reply.usage.cache_write_tokens,
+                          webSearches=reply.usage.web_search_requests,
+                          webFetches=reply.usage.web_fetch_requests,
+                          costUsd=round(cost, 6), caller=self.caller)
+
+    def _server_tools(self, spec: TurnSpec, reply: ModelReply, result: TurnResult) -> None:
+        """What the web's server tools did inside the call: logged and shown like a tool's
+        calls; the pages it cited or fetched kept for the turn's messages."""
+        from ..tools import web
+
+        uses = web.uses(reply.content)
+        if not uses:
+            return
+        failed = dict(web.errors(reply.content))
+        found = web.sources(reply.content)
+        for name, given in uses:
+            result.tools.append(name)
+            what = given.get("query") or given.get("url") or ""
+            if name in failed:
+                outcome = f"ERROR {failed[name]} (the API's {name} failed; not retried)"
+            else:
+                outcome = ", ".join(s.url for s in found) or "done"
+            self._log.append(f"{self._log_kind} {name}", preview(f"{what} -> {outcome}"))
+            self._publish_tool(name, given, outcome, error=name in failed)
+        seen = getattr(spec.ctx.turn, "web_sources", None)
+        if seen is not None:
+            seen.extend(s for s in found if s not in seen)
+
+    def _publish_tool(self, name: str, given: dict[str, Any], result: str, *,
+                      error: bool) -> None:
+        if self._tool_events:
+            self._bus.publish("tool", name=name, input=given, result=result, isError=error)
 
     async def _run_tools(self, spec: TurnSpec, calls: list[ToolCall], result: TurnResult
                          ) -> tuple[list[dict[str, Any]], bool]:

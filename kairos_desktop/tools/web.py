@@ -10,8 +10,9 @@ What they bring in is text from outside: the system prompt says it is data, neve
 and asks for the URL of every source relied on; `with_sources` adds the sources a turn cited to a
 message or a file note that left them out. An error a server tool reports (a result block with
 an error code) is the model's to read; it is logged and shown, and it cannot loop: the uses of a
-turn are capped (`limit_per_turn`), and a request the API refuses because of these tools turns
-them off until the settings change (`WebTools.suspend`).
+turn are capped (`limit_per_turn`), and a request the API refuses because of these tools is sent
+again once without them, which stay off until the settings change (`refuses_server_tools`,
+`settings_key`: the agent turn keeps that state).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ RESULT_TYPES = {"web_search_tool_result": "web_search", "web_fetch_tool_result":
 FETCH_MAX_CONTENT_TOKENS = 20_000
 
 
-def _settings_key(settings: Settings) -> tuple[Any, ...]:
+def settings_key(settings: Settings) -> tuple[Any, ...]:
+    """What the server tools' definitions depend on: a change makes refused tools worth a try."""
     return (settings.web_search_enabled, settings.web_fetch_enabled,
             settings.web_search_max_uses, settings.web_fetch_max_uses,
             tuple(settings.web_allowed_domains), tuple(settings.web_blocked_domains))
@@ -58,25 +60,14 @@ def server_tools(settings: Settings) -> list[dict[str, Any]]:
 
 
 class WebTools:
-    """The server tools as a provider of the tool registry (so every request that lists the
-    registry's tools offers them); `suspend` takes them out until the settings change."""
+    """The server tools as a provider of the tool registry: every request that lists the
+    registry's tools offers them, as the settings are at that call."""
 
     def __init__(self, settings: Callable[[], Settings]) -> None:
         self._settings = settings
-        self.suspended: str | None = None  # why, while the API refuses these tools
-        self._suspended_for: tuple[Any, ...] | None = None
 
     def definitions(self) -> list[dict[str, Any]]:
-        settings = self._settings()
-        if self.suspended is not None:
-            if _settings_key(settings) == self._suspended_for:
-                return []
-            self.suspended = self._suspended_for = None  # changed settings: try them again
-        return server_tools(settings)
-
-    def suspend(self, reason: str) -> None:
-        self.suspended = reason
-        self._suspended_for = _settings_key(self._settings())
+        return server_tools(self._settings())
 
     async def call(self, name: str, arguments: dict[str, Any]) -> tuple[str, bool]:
         # Never reached: the API runs these itself and sends no tool_use for them.
@@ -88,6 +79,25 @@ class WebTools:
 
 def is_server_tool(definition: dict[str, Any]) -> bool:
     return definition.get("name") in SERVER_TOOLS and "type" in definition
+
+
+def without_server_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`tools` without the web's server tools (the last one keeps the cache breakpoint)."""
+    kept = [t for t in tools if not is_server_tool(t)]
+    if kept and tools and "cache_control" in tools[-1] and "cache_control" not in kept[-1]:
+        kept[-1] = {**kept[-1], "cache_control": tools[-1]["cache_control"]}
+    return kept
+
+
+def refuses_server_tools(tools: list[dict[str, Any]], message: str, status: int | None) -> bool:
+    """A 400/403 about a request that offers the web's server tools and names one of them (not
+    enabled for the organisation, not available for the model): the tools, not the turn, are
+    what the API refuses."""
+    if status not in (400, 403) or not any(is_server_tool(t) for t in tools):
+        return False
+    words = message.lower()
+    return any(name in words or name.replace("_", " ") in words for name in SERVER_TOOLS) \
+        or "server tool" in words
 
 
 def uses_so_far(messages: list[dict[str, Any]]) -> Counter[str]:
@@ -181,5 +191,6 @@ def with_sources(text: str, cited: list[WebSource]) -> str:
     return f"{text.rstrip()}\n\nSources:\n{lines}"
 
 
-__all__ = ["WebSource", "WebTools", "errors", "limit_per_turn", "server_tools", "sources",
-           "uses", "with_sources"]
+__all__ = ["WebSource", "WebTools", "errors", "limit_per_turn", "refuses_server_tools",
+           "server_tools", "settings_key", "sources", "uses", "with_sources",
+           "without_server_tools"]

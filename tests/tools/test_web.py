@@ -12,11 +12,12 @@ from kairos_desktop.errors import SettingsError
 from kairos_desktop.settings import Settings, update_settings_file
 from kairos_desktop.tools.web import (
     WebSource,
-    WebTools,
     limit_per_turn,
+    refuses_server_tools,
     server_tools,
     sources,
     with_sources,
+    without_server_tools,
 )
 
 
@@ -87,15 +88,17 @@ def test_uses_are_capped_per_turn_and_a_first_call_sends_the_tools_unchanged() -
     assert after_two[-1]["cache_control"] == {"type": "ephemeral"}
 
 
-def test_refused_tools_stay_off_until_the_settings_change() -> None:
-    current = Settings(web_search_enabled=True)
-    web = WebTools(lambda: current)
-    assert [d["name"] for d in web.definitions()] == ["web_search"]
-    web.suspend("web search is not enabled for this organization")
-    assert web.definitions() == []
-    current = Settings(web_search_enabled=True, web_search_max_uses=2)
-    assert [d["name"] for d in web.definitions()] == ["web_search"]
-    assert web.suspended is None
+def test_only_a_refusal_naming_a_web_tool_counts_as_the_tools_refused() -> None:
+    tools = [{"name": "Sleep", "input_schema": {}},
+             {**server_tools(Settings(web_search_enabled=True))[0],
+              "cache_control": {"type": "ephemeral"}}]
+    assert refuses_server_tools(tools, "web_search is not enabled for this organization", 400)
+    assert refuses_server_tools(tools, "The web search tool is not available", 403)
+    assert not refuses_server_tools(tools, "prompt is too long", 400)
+    assert not refuses_server_tools(tools, "web_search overloaded", 529)
+    assert not refuses_server_tools(tools[:1], "web_search is not enabled", 400)
+    assert without_server_tools(tools) == [{"name": "Sleep", "input_schema": {},
+                                            "cache_control": {"type": "ephemeral"}}]
 
 
 def test_the_sources_a_reply_cites_or_fetched_are_added_to_a_message_that_left_them_out() -> None:
