@@ -64,3 +64,92 @@ def test_a_pasted_key_that_cannot_be_right_is_refused(home: Home, pasted: str,
 def test_surrounding_whitespace_from_a_paste_is_dropped(home: Home) -> None:
     home.api_keys().save(f"  {KEY}\n")
     assert home.api_keys().load() == (KEY, "file")
+
+
+def test_the_keyring_is_not_asked_for_a_key_this_home_never_stored_there(
+        home: Home, secret_service: None) -> None:
+    import keyring
+
+    # A key sits in the keyring under this home's name, but not put there by this home (by
+    # hand, or by an older version): reading it would be the keyring's first call, the one
+    # that prompts on a fresh account. Only the marker written by save() makes it read.
+    keyring.set_password("kairos", f"anthropic-api-key:{home.root}", KEY)
+    store = home.api_keys()
+    assert store.in_keyring is False and store.load() == (None, None)
+    store.save(KEY)
+    marker = home.root / "secrets" / "keyring.json"
+    assert stat.S_IMODE(marker.stat().st_mode) == 0o600
+    assert store.in_keyring is True and store.load() == (KEY, "keyring")
+    store.clear()
+    assert not marker.exists() and store.load() == (None, None)
+
+
+def test_a_key_removed_from_the_keyring_by_hand_is_not_asked_for_again(
+        home: Home, secret_service: None) -> None:
+    import keyring
+
+    store = home.api_keys()
+    store.save(KEY)
+    keyring.delete_password("kairos", f"anthropic-api-key:{home.root}")
+    assert store.load() == (None, None)
+    assert store.in_keyring is False
+
+
+def test_a_keyring_call_that_never_returns_is_given_up_after_its_timeout() -> None:
+    import threading
+    import time
+
+    from kairos_desktop.keys import KeyringTimeoutError, bounded
+
+    stuck = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(KeyringTimeoutError, match=r"did not answer within 0\.2 s"):
+        bounded(stuck.wait, timeout=0.2)
+    assert time.monotonic() - started < 2
+    stuck.set()
+
+
+def test_a_stopping_app_releases_every_wait_for_the_keyring_at_once() -> None:
+    import threading
+    import time
+
+    from kairos_desktop import keys
+    from kairos_desktop.keys import KeyringAbandonedError, abandon_keyring_calls, bounded
+    from tests.waiting import wait_until
+
+    stuck = threading.Event()
+    failures: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            bounded(stuck.wait, timeout=60)
+        except BaseException as exc:
+            failures.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    wait_until(lambda: keys._waiters, what="the waiter inside bounded()")
+    started = time.monotonic()
+    abandon_keyring_calls()
+    waiter.join(5)
+    assert time.monotonic() - started < 2
+    assert [type(f) for f in failures] == [KeyringAbandonedError]
+    stuck.set()
+
+
+def test_the_github_token_has_the_same_home_as_the_key(home: Home,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from kairos_desktop.errors import InputError
+    from kairos_desktop.keys import github_token_store
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    store = github_token_store(home.secrets_dir, home.root)
+    with pytest.raises(InputError, match="too short") as refused:
+        store.save("ghp_short")
+    assert refused.value.key == "githubToken"
+    token = "github_pat_" + "b" * 40 + "Q9z1"
+    assert store.save(token) == "file"
+    assert store.info().to_dict() == {"set": True, "source": "file", "hint": "github_pat_…Q9z1"}
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_from_the_environment_000000000")
+    assert store.load() == ("ghp_from_the_environment_000000000", "env")
+    assert store.clear() is True
