@@ -37,9 +37,10 @@ ensure_venv() {
 }
 
 # Debian/Ubuntu packages the tray app and its tests need (the GTK bindings are compiled against
-# them; the desktop test session runs on Xvfb with dunst and trayer).
-DESKTOP_PACKAGES="gir1.2-gtk-3.0 gir1.2-webkit2-4.1 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev"
-DESKTOP_TEST_PACKAGES="xvfb xauth dbus dbus-x11 dunst libnotify-bin xdotool x11-utils imagemagick trayer desktop-file-utils chromium gnome-keyring"
+# them; AyatanaAppIndicator3's typelib is the AppIndicator library of Ubuntu's tray; the desktop
+# test session runs on Xvfb with dunst and trayer, and gnome-keyring's prompter is gcr's).
+DESKTOP_PACKAGES="gir1.2-gtk-3.0 gir1.2-webkit2-4.1 gir1.2-ayatanaappindicator3-0.1 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev"
+DESKTOP_TEST_PACKAGES="xvfb xauth dbus dbus-x11 dunst libnotify-bin xdotool x11-utils imagemagick trayer desktop-file-utils chromium gnome-keyring gcr"
 
 ensure_system_packages() {
     # Installs the missing ones when we may (root with apt-get); otherwise says what to install.
@@ -58,4 +59,25 @@ ensure_system_packages() {
         echo "        sudo apt-get install$missing" >&2
         return 1
     fi
+}
+
+link_kairos_command() {
+    # `kairos` on PATH: a symlink in ~/.local/bin (the XDG place for a user's programs, on PATH
+    # in Debian's and Ubuntu's default profile once it exists). A file there that is not ours
+    # is left alone.
+    local bin="${HOME}/.local/bin" target="$VENV/bin/kairos"
+    [ -x "$target" ] || return 0
+    mkdir -p "$bin"
+    if [ -e "$bin/kairos" ] && [ ! -L "$bin/kairos" ]; then
+        echo "kairos: $bin/kairos exists and is not a link to this checkout; left alone (run $target)" >&2
+        return 0
+    fi
+    if [ "$(readlink "$bin/kairos" 2>/dev/null)" != "$target" ]; then
+        ln -sfn "$target" "$bin/kairos"
+        echo "==> \`kairos\` is $bin/kairos (a link to $target)"
+    fi
+    case ":$PATH:" in
+        *":$bin:"*) ;;
+        *) echo "kairos: $bin is not on your PATH yet: open a new terminal (or log in again), or add it: export PATH=\"$bin:\$PATH\"" >&2 ;;
+    esac
 }
