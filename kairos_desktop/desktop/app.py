@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import webbrowser
+from collections.abc import Callable
 from typing import Any
 
 from ..control.client import ControlClient
@@ -24,28 +25,11 @@ from ..delivery.notifier import Notification
 from ..errors import ConflictError, HomeLockedError, KairosError, NotRunningError
 from ..events import Event
 from ..home import Home
+from .host import TrayHost
 from .panel import PanelRun, PanelWindow
+from .trayview import INBOX_MENU_FILES, view_from_status
 
 log = logging.getLogger(__name__)
-
-
-def choose_backend() -> str:
-    """pystray's backend: PYSTRAY_BACKEND if set; on Linux, AppIndicator where the desktop
-    has no XEmbed tray (GNOME, KDE, Unity) and it is installed, else GTK."""
-    if os.environ.get("PYSTRAY_BACKEND"):
-        return os.environ["PYSTRAY_BACKEND"]
-    if not sys.platform.startswith("linux"):
-        return ""
-    desktop = os.environ.get("XDG_CURRENT_DESKTOP", "").lower()
-    if any(name in desktop for name in ("gnome", "kde", "unity", "ubuntu")):
-        try:
-            import gi
-
-            gi.require_version("AyatanaAppIndicator3", "0.1")
-            return "appindicator"
-        except (ImportError, ValueError):
-            pass
-    return "gtk"
 
 
 def run_desktop(home: Home, *, session_id: str | None, resume: bool,
@@ -56,28 +40,43 @@ def run_desktop(home: Home, *, session_id: str | None, resume: bool,
         return 0
     except NotRunningError:
         pass
-    backend = choose_backend()
-    if backend:
-        os.environ["PYSTRAY_BACKEND"] = backend
-    if backend in ("gtk", "appindicator"):
-        from gi.repository import GLib
+    from .host import detect
 
-        GLib.set_prgname("kairos")  # the window class and the name desktops show for the tray
-        GLib.set_application_name("Kairos")
-    app = DesktopApp(home, session_id=session_id, resume=resume, exit_after=exit_after)
+    app = DesktopApp(home, host=detect(), session_id=session_id, resume=resume,
+                     exit_after=exit_after)
     return app.run()
+
+
+def make_tray(host: TrayHost, on_action: Callable[[str, str | None], None]) -> Any:
+    """The backend for the tray this session offers (host.py): a StatusNotifierItem, GTK's
+    status icon in an XEmbed tray, or pystray's own on macOS and Windows. With no tray at all,
+    the StatusNotifierItem too: unseen until a watcher appears, when it registers."""
+    forced = os.environ.get("PYSTRAY_BACKEND", "")
+    if (forced and forced != "gtk") or host.kind == "native":
+        from .tray import PystrayTray
+
+        return PystrayTray(on_action)
+    if host.kind == "xembed" or forced == "gtk":
+        from .tray import GtkTray
+
+        return GtkTray(on_action)
+    from .sni import StatusNotifierTray
+
+    return StatusNotifierTray(on_action)
 
 
 class DesktopApp:
     """The icon shows first (in a "starting" state); the engine, whose import alone takes about
-    a second (the anthropic SDK), comes up on its own thread meanwhile. Menu actions wait for it."""
+    a second (the anthropic SDK), comes up on its own thread meanwhile. Menu actions wait for it.
+    With no tray in the session, the panel window is shown instead once the engine is up."""
 
-    def __init__(self, home: Home, *, session_id: str | None, resume: bool,
+    def __init__(self, home: Home, *, host: TrayHost, session_id: str | None, resume: bool,
                  exit_after: float | None) -> None:
         from .icons import app_icon_path
         from .notifier import NativeNotifier
 
         self.home = home
+        self.host = host
         self._session_id = session_id
         self._resume = resume
         self._exit_after = exit_after
@@ -91,37 +90,24 @@ class DesktopApp:
         self.attention = False
         self.started_at = time.monotonic()
         self._ready = threading.Event()
+        self._quit_asked = False
         self._exit_code = 0
         self.tray: Any = None
 
     # -- threads -----------------------------------------------------------------------------
 
     def run(self) -> int:
-        from .tray import Tray, TrayActions
-
-        self.tray = Tray(TrayActions(
-            open=lambda: self.open("chat"),
-            wake=self._call(lambda: self.app.wake()),
-            toggle_pause=self.toggle_pause,
-            dream=self._call(lambda: self.app.start_dream(force=True)),
-            settings=lambda: self.open("settings"), quit=self.quit,
-            open_inbox_folder=self.open_inbox_folder,
-            open_file=self._call_with(self._open_item), recent_files=self.recent_files,
-            is_paused=lambda: self._ready.is_set() and self.app.is_paused(),
-            name=lambda: self.app.assistant_name() if self._ready.is_set() else "Kairos"))
-        self.tray.update("starting")
+        self.tray = make_tray(self.host, self._action)
+        if self.host.kind == "none":
+            message = (f"kairos: {self.host.detail}. The panel window is shown instead: "
+                       "`kairos run` again shows it, `kairos stop` ends the app, and the icon "
+                       "appears as soon as a tray starts.")
+            print(message, file=sys.stderr, flush=True)
+            log.warning("%s", message)
         engine_thread = threading.Thread(target=self._engine_main, name="kairos-engine",
                                          daemon=True)
-
-        def icon_ready(icon: Any) -> None:
-            # Only once the icon sits in the tray does the engine start: its import (about a
-            # second of pure Python for the SDK) would otherwise hold the GIL while GTK docks.
-            icon.visible = True
-            self.tray.wait_embedded(timeout=3.0)
-            engine_thread.start()
-
         try:
-            self.tray.icon.run(setup=icon_ready)
+            self.tray.run(on_ready=engine_thread.start, on_signal=self.quit)
         except Exception as exc:
             print(f"kairos: the tray could not start ({exc}); stopping. `kairos run --headless` "
                   "runs without a tray.", file=sys.stderr, flush=True)
@@ -149,22 +135,48 @@ class DesktopApp:
             reason = str(exc) if isinstance(exc, HomeLockedError) else repr(exc)
             print(f"kairos: {reason}", file=sys.stderr, flush=True)
             self._exit_code = 1
-            self.tray.icon.stop()
+            self.tray.stop()
             return
         self.engine.on_show = self.open
-        self.engine.status_extra["tray"] = self.tray.geometry
+        self.engine.status_extra["tray"] = self.tray_status
         self.engine.status_extra["desktop"] = lambda: {"attention": self.attention}
         self.engine.status_extra["panel"] = self.panel.describe
         self._ready.set()
         self._follow_engine()
-        self.loop.create_task(self._close_panel_on_stop())
-        print(f"{self.app.assistant_name()} is running in the tray (session "
+        self.loop.create_task(self._close_panel_on_stop(), name="kairos-panel-closer")
+        where = "in the tray" if self.host.kind != "none" else "without a tray icon"
+        print(f"{self.app.assistant_name()} is running {where} (session "
               f"{self.app.status()['sessionId']}, home {self.home.root}).", flush=True)
+        if self.host.kind == "none":
+            self.app.note(f"{self.host.detail}; the panel window is shown instead of a tray "
+                          "icon")
+        if self._quit_asked:
+            self.app.request_stop()
+        elif self.host.kind == "none":
+            self.open("chat")
         try:
             self.loop.run_until_complete(self.engine.run_until_stopped(self._exit_after))
+            self._finish_tasks()
         finally:
-            self.tray.icon.stop()
+            self.tray.stop()
             self.loop.close()
+
+    def _finish_tasks(self) -> None:
+        """What is still pending on the engine's loop once the engine stopped ends now, so
+        closing the loop destroys no pending task."""
+        pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+    def tray_status(self) -> dict[str, Any]:
+        """For `kairos status` and doctor: the tray host this session offers and the item."""
+        info = {"host": self.host.kind, "hostDetail": self.host.detail, **self.tray.describe()}
+        if self.host.kind == "none" and not info.get("registered"):
+            info.update(backend="none", embedded=False,
+                        shownInstead="the panel window")
+        return info
 
     async def _close_panel_on_stop(self) -> None:
         """Whatever asked the stop (Quit, `kairos stop`, a signal), the window goes first: it
@@ -172,13 +184,29 @@ class DesktopApp:
         await self.engine.stop_requested.wait()
         await asyncio.to_thread(self.panel.close)
 
-    def _call(self, fn: Any) -> Any:
-        """A menu action that runs `fn` on the engine's loop (ignored until it has started)."""
-        return lambda: self._ready.is_set() and self.loop.call_soon_threadsafe(fn)
+    def _call(self, fn: Any, *args: Any) -> None:
+        """Run `fn(*args)` on the engine's loop (ignored until it has started)."""
+        if self._ready.is_set():
+            self.loop.call_soon_threadsafe(fn, *args)
 
-    def _call_with(self, fn: Any) -> Any:
-        """Like _call, for an action with one argument."""
-        return lambda arg: self._ready.is_set() and self.loop.call_soon_threadsafe(fn, arg)
+    def _action(self, action: str, arg: str | None) -> None:
+        """A menu line or a click on the icon (on the tray's thread)."""
+        if action == "open":
+            self.open("chat")
+        elif action == "settings":
+            self.open("settings")
+        elif action == "quit":
+            self.quit()
+        elif action == "toggle_pause":
+            self.toggle_pause()
+        elif action == "wake":
+            self._call(lambda: self.app.wake())
+        elif action == "dream":
+            self._call(lambda: self.app.start_dream(force=True))
+        elif action == "open_inbox_folder":
+            self._call(lambda: self.app.open_inbox_folder())
+        elif action == "open_file" and arg:
+            self._call(self._open_item, arg)
 
     # -- engine -> tray ----------------------------------------------------------------------
 
@@ -190,7 +218,7 @@ class DesktopApp:
         if event.kind == "notification":
             self.attention = not event.data.get("shown", True) or (
                 self.attention and event.data.get("kind") != "message")
-        if event.kind in ("state", "dream", "notification", "settings"):
+        if event.kind in ("state", "dream", "notification", "settings", "file", "inbox"):
             self._refresh()
         if event.kind == "settings":
             self.panel.set_title(self.app.assistant_name())
@@ -200,21 +228,13 @@ class DesktopApp:
             self.loop.create_task(self.notifier.withdraw(str(event.data.get("id"))))
 
     def _refresh(self) -> None:
-        status = self.app.status()
-        state = {"no_api_key": "offline", "offline": "offline", "error": "error",
-                 "paused": "paused", "working": "working"}.get(status["state"], "sleeping")
-        if status["dream"]["running"]:
-            state = "dreaming"
-        if self.attention and state in ("sleeping", "working"):
-            state = "attention"
-        detail = status["detail"][:60] if state in ("offline", "error") else ""
-        if state == "sleeping":
-            until = status["sleepingUntil"]
-            detail = f"next wake {until[11:16]}" if until else "until something arrives"
-        if state == "attention":
-            detail = "a notification could not be shown; open the app to read it"
-        if self.tray is not None:
-            self.tray.update(state, detail)
+        """The tray's view, read through the application API on the engine's loop."""
+        if self.tray is None:
+            return
+        self.tray.show(view_from_status(self.app.status(), name=self.app.assistant_name(),
+                                        paused=self.app.is_paused(),
+                                        recent=self.app.recent_files(INBOX_MENU_FILES),
+                                        attention=self.attention))
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -237,31 +257,20 @@ class DesktopApp:
             webbrowser.open(self.app.panel_link())
 
     def toggle_pause(self) -> None:
-        if not self._ready.is_set():
-            return
-
         def toggle() -> None:
             if self.app.is_paused():
                 self.app.resume()
             else:
                 self.app.pause()
-        self.loop.call_soon_threadsafe(toggle)
+            self._refresh()
+        self._call(toggle)
 
     def quit(self) -> None:
-        if self.engine is None or not self._ready.is_set():
-            self.tray.icon.stop()  # nothing started yet: the engine thread ends on its own
-            return
-        self.loop.call_soon_threadsafe(self.app.request_stop)
-
-    def open_inbox_folder(self) -> None:
+        """A clean stop, whenever asked: before the engine is up, it stops once it is."""
+        self._quit_asked = True
         if self._ready.is_set():
-            self.loop.call_soon_threadsafe(self.app.open_inbox_folder)
-
-    def recent_files(self) -> list[tuple[str, str]]:
-        if not self._ready.is_set():
-            return []
-        return [(("• " if not item["read"] else "") + item["title"], item["id"])
-                for item in self.app.recent_files()]
+            with contextlib.suppress(RuntimeError):  # the engine's loop has already closed
+                self.loop.call_soon_threadsafe(self.app.request_stop)
 
     def _open_item(self, item_id: str) -> None:
         """Open a delivered file (marked read, for every front end); a program or script is

@@ -1,14 +1,21 @@
 """A real desktop session for tests: Xvfb, a D-Bus session bus, dunst (D-Bus activated, with a
 test dunstrc) and trayer as the system tray. Built once per test session.
 
+Beside it, sessions with another tray host: `sni_session` (a screen with no XEmbed tray and a
+bus whose only tray is a StatusNotifierWatcher, sni_watcher.py: GNOME Shell's AppIndicator
+extension, as the app meets it on Ubuntu) and `no_tray_session` (neither).
+
 Missing programs skip these tests with the package to install, except under CI=true, where the
 CI script installs them and a missing one is a failure."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,10 +95,12 @@ def desktop_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         "[global]\n    timeout = 0\n    notification_limit = 0\n    dmenu = /bin/true\n")
     xvfb, display = _start_xvfb()
     env = {**os.environ, "DISPLAY": display, "XDG_CONFIG_HOME": str(root / "config"),
-           "PYSTRAY_BACKEND": "gtk", "NO_AT_BRIDGE": "1", "GDK_BACKEND": "x11",
+           # The app finds its tray by asking the session (here: trayer's XEmbed selection).
+           "XDG_DATA_HOME": str(root / "data"), "NO_AT_BRIDGE": "1", "GDK_BACKEND": "x11",
            # This bus would D-Bus-activate gnome-keyring, whose unlock prompt nobody answers.
            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
-    env.pop("WAYLAND_DISPLAY", None)
+    for name in ("WAYLAND_DISPLAY", "PYSTRAY_BACKEND", "KAIROS_TRAY"):
+        env.pop(name, None)
     bus, address = _start_bus(env)
     env["DBUS_SESSION_BUS_ADDRESS"] = address
     trayer = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype",
@@ -135,3 +144,113 @@ def clear_dunst(desktop_session: dict[str, str]) -> dict[str, str]:
     dunstctl(desktop_session, "close-all")
     dunstctl(desktop_session, "history-clear")
     return desktop_session
+
+
+@pytest.fixture(scope="session")
+def bare_display(desktop_session: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[dict[str, str]]:
+    """A second screen with no system tray on it (as GNOME Shell's: no XEmbed selection)."""
+    xvfb, display = _start_xvfb()
+    try:
+        yield {**desktop_session, "DISPLAY": display}
+    finally:
+        xvfb.terminate()
+        xvfb.wait(5)
+
+
+@pytest.fixture
+def no_tray_session(tmp_path: Path, bare_display: dict[str, str]) -> Iterator[dict[str, str]]:
+    """No tray host at all: a screen without XEmbed tray, a bus without StatusNotifierWatcher
+    (and without a notification server)."""
+    services = tmp_path / "services"
+    services.mkdir()
+    bus, address = _start_bus(bare_display, private_bus_config(tmp_path, services))
+    try:
+        yield {**bare_display, "DBUS_SESSION_BUS_ADDRESS": address}
+    finally:
+        bus.terminate()
+        bus.wait(5)
+
+
+@pytest.fixture
+def sni_session(no_tray_session: dict[str, str], tmp_path: Path
+                ) -> Iterator[dict[str, str]]:
+    """The GNOME stand-in: the only tray is a StatusNotifierWatcher (sni_watcher.py) on the
+    bus. The environment's KAIROS_TEST_SNI_RECORD names the watcher's record of
+    registrations and item signals."""
+    record = tmp_path / "watcher.jsonl"
+    watcher = subprocess.Popen([sys.executable, "-m", "tests.desktop.sni_watcher", str(record)],
+                               env=no_tray_session, stdout=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parents[2])
+    assert watcher.stdout is not None
+    if watcher.stdout.readline().strip() != "ready":
+        watcher.kill()
+        pytest.fail("the StatusNotifierWatcher stand-in did not start")
+    try:
+        yield {**no_tray_session, "KAIROS_TEST_SNI_RECORD": str(record)}
+    finally:
+        watcher.terminate()
+        watcher.wait(5)
+
+
+def bus_name_owner_pid(env: dict[str, str], name: str) -> int | None:
+    """The pid of the process owning `name` on the env's session bus, or None."""
+    import asyncio
+
+    from dbus_fast import Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    async def ask() -> int | None:
+        bus = await MessageBus(bus_address=env["DBUS_SESSION_BUS_ADDRESS"]).connect()
+        try:
+            reply = await bus.call(Message(
+                destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus", member="GetConnectionUnixProcessID",
+                signature="s", body=[name]))
+        finally:
+            bus.disconnect()
+        if reply is None or reply.message_type == MessageType.ERROR:
+            return None
+        return int(reply.body[0])
+
+    return asyncio.run(ask())
+
+
+@pytest.fixture
+def fresh_keyring(desktop_session: dict[str, str], tmp_path: Path
+                  ) -> Iterator[dict[str, str]]:
+    """A user account with gnome-keyring and no login keyring yet, on a bus of this test's own
+    (D-Bus activated as on a desktop, with its prompter, gcr-prompter, on the test screen): any
+    Secret Service call raises "Choose password for new keyring", which nobody answers."""
+    for program in ("gnome-keyring-daemon", "/usr/libexec/gcr-prompter"):
+        if shutil.which(program) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{program} is missing: apt-get install gnome-keyring gcr")
+            pytest.skip(f"{program} is missing (apt: gnome-keyring, gcr)")
+    services = tmp_path / "services"
+    services.mkdir()
+    for name in ("org.freedesktop.secrets", "org.gnome.keyring.SystemPrompter",
+                 "org.gnome.keyring.PrivatePrompter"):
+        source = Path("/usr/share/dbus-1/services") / f"{name}.service"
+        if source.exists():
+            shutil.copy(source, services / source.name)
+    user, runtime = tmp_path / "user", tmp_path / "run"
+    user.mkdir()
+    runtime.mkdir(mode=0o700)
+    env = {**desktop_session, "HOME": str(user), "XDG_RUNTIME_DIR": str(runtime),
+           "XDG_DATA_HOME": str(user / ".local" / "share")}
+    env.pop("PYTHON_KEYRING_BACKEND", None)  # the real Secret Service, as on a desktop
+    bus, address = _start_bus(env, private_bus_config(tmp_path, services))
+    env["DBUS_SESSION_BUS_ADDRESS"] = address
+    try:
+        yield env
+    finally:
+        # What the bus activated for this test (the keyring daemon, its prompter) goes too.
+        pids = [bus_name_owner_pid(env, name) for name in (
+            "org.gnome.keyring.SystemPrompter", "org.gnome.keyring.PrivatePrompter",
+            "org.freedesktop.secrets")]
+        for pid in {p for p in pids if p}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        bus.terminate()
+        bus.wait(5)

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +51,14 @@ def screenshot(env: dict[str, str], name: str) -> Path | None:
     return target
 
 
+def docked(status: dict) -> bool:
+    return bool(status.get("tray", {}).get("embedded"))
+
+
 def start_app(env: dict[str, str], home: Home, tmp_path: Path, fake: FakeAnthropic,
-              extra: dict[str, str] | None = None) -> RunningApp:
+              extra: dict[str, str] | None = None,
+              until: Callable[[dict], bool] = docked) -> RunningApp:
+    """`kairos run` in `env`; returns once its status satisfies `until` (the icon docked)."""
     recorder = tmp_path / "opener.sh"
     opened = tmp_path / "opened.log"
     recorder.write_text(f'#!/bin/sh\necho "$@" >> {opened}\n')
@@ -69,9 +75,9 @@ def start_app(env: dict[str, str], home: Home, tmp_path: Path, fake: FakeAnthrop
             client = ControlClient.for_home(home)
         except NotRunningError:
             return None
-        return client if client.status().get("tray", {}).get("embedded") else None
+        return client if until(client.status()) else None
 
-    client = wait_until(up, what="the tray icon to dock")
+    client = wait_until(up, what="the app to be up (by default: its tray icon docked)")
     return RunningApp(proc, client, home, app_env, opened)
 
 
@@ -97,8 +103,10 @@ def app(clear_dunst: dict[str, str], home: Home, tmp_path: Path,
 
 def test_the_icon_docks_and_reports_where_it_is(app: RunningApp) -> None:
     tray = app.status()["tray"]
-    assert tray["backend"] == "gtk" and tray["embedded"] is True
+    assert tray["backend"] == "gtk" and tray["embedded"] is True and tray["host"] == "xembed"
     assert tray["width"] > 0 and tray["height"] > 0
+    # Drawn from the asset made for the tray's size, not the 64 px image scaled down.
+    assert tray["iconSize"] in (16, 22, 24) and tray["iconSize"] <= tray["height"]
     screenshot(app.env, "tray.png")
 
 
@@ -193,9 +201,10 @@ def test_a_second_launch_asks_the_running_app_to_show_itself(
 def test_quit_stops_cleanly_and_keeps_what_is_queued(app: RunningApp, fake: FakeAnthropic
                                                      ) -> None:
     fake.wait_for_requests(1)
-    out, _err = stop_app(app)
+    out, err = stop_app(app)
     assert app.proc.returncode == 0
     assert "stopped." in out
+    assert "Task was destroyed" not in err and "Traceback" not in err, err
     assert json.loads(app.home.store_file.read_text()).get("inbound", {}) == {}
 
 
@@ -204,7 +213,8 @@ def test_doctor_reports_the_tray_backend_and_the_notification_server(
     result = subprocess.run([*KAIROS, "--home", str(home.root), "doctor", "--json"],
                             env=clear_dunst, capture_output=True, text=True, timeout=60)
     report = json.loads(result.stdout)
-    assert report["tray"] == {"backend": "_gtk", "ok": True}
+    assert report["tray"]["backend"] == "gtk" and report["tray"]["ok"] is True
+    assert report["tray"]["host"] == "xembed"
     assert report["notifications"]["server"] is True
     assert "BUTTONS" in report["notifications"]["capabilities"]
     assert report["apiKey"].startswith("missing")
