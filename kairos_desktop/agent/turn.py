@@ -374,7 +374,7 @@ class AgentRunner:
                     later.append(call.id)
                     continue
             answers.append({"type": "tool_result", "tool_use_id": call.id,
-                            "content": clip(outcome.content), "is_error": outcome.is_error})
+                            "content": result_content(outcome), "is_error": outcome.is_error})
         if answers and later:  # results go back now: every call of the reply must be answered
             assert spec.resume_answer is not None
             answers += [{"type": "tool_result", "tool_use_id": cid,
@@ -394,6 +394,14 @@ def refused_result(block: dict[str, Any], exc: ModelUnavailableError) -> dict[st
     """A tool result the API refused, replaced by a note the model can act on."""
     return {"type": "tool_result", "tool_use_id": block.get("tool_use_id"), "is_error": True,
             "content": f"[this result was not sent: the model API refused it ({exc})]"}
+
+
+def result_content(outcome: ToolResult) -> str | list[dict[str, Any]]:
+    """A tool_result's content: the clipped text, then the images it carries (an MCP tool's
+    screenshot), as the Messages API takes them."""
+    if not outcome.images:
+        return clip(outcome.content)
+    return [{"type": "text", "text": clip(outcome.content)}, *outcome.images]
 
 
 def clip(text: str) -> str:
