@@ -44,11 +44,12 @@ class BudgetExceededError(KairosError):
     """Today's spend reached the daily budget: no model call until `reopens_at` or a raise."""
 
     def __init__(self, message: str, *, spent_usd: float, cap_usd: float,
-                 reopens_at: datetime) -> None:
+                 reopens_at: datetime, reply: str = "") -> None:
         super().__init__(message)
         self.spent_usd = spent_usd
         self.cap_usd = cap_usd
         self.reopens_at = reopens_at
+        self.reply = reply or message  # what a user's message gets meanwhile
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class DailyBudget:
             f"the daily budget is reached: {usd(state.spent_usd)} spent of "
             f"{usd(state.cap_usd)} (dailyBudgetUsd); no model call until midnight or until "
             "the budget is raised", spent_usd=state.spent_usd, cap_usd=state.cap_usd,
-            reopens_at=datetime.fromisoformat(state.resets_at))
+            reopens_at=datetime.fromisoformat(state.resets_at), reply=self.reply_text(state))
 
     def recorded(self) -> None:
         """After a model call was recorded: tell the user once at 80 % and once at the cap."""

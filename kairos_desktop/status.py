@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+# "budget": the daily budget is reached, no model call until midnight or a raise.
 State = Literal["starting", "sleeping", "working", "offline", "no_api_key", "error", "paused",
-                "stopped"]
+                "budget", "stopped"]
 
 
 @dataclass

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..budget import BudgetExceededError
 from ..clock import Clock, add_seconds, seconds_between
 from ..delivery.deliveries import Deliveries
 from ..errors import ModelUnavailableError
@@ -114,6 +115,7 @@ class AssistantLoop:
         self._outage_reported = False  # the user was told of this outage; reset by a turn
         self._turn_has_user = False  # the turn in progress carries a user's message
         self._failed_turns = 0  # turns in a row that ended in an exception of our own
+        self._told_over_budget: set[str] = set()  # user messages given the budget's reply
         self.last_interaction: datetime | None = None
         self._runner = AgentRunner(model=model, settings=settings, usage=usage, bus=bus,
                                    daily_log=daily_log, clock=clock,
@@ -181,7 +183,10 @@ class AssistantLoop:
                 if self._model() is None:
                     await self._turn_without_model()
                 else:
+                    self._usage.check()  # at the daily budget's cap, no turn: see below
                     await self._turn()
+            except BudgetExceededError as exc:
+                await self._turn_over_budget(exc)
             except StopRequested:
                 break
             except asyncio.CancelledError:
@@ -285,6 +290,35 @@ class AssistantLoop:
                                  if item.external else None)
         self.queue.ack([i.id for i in items])
         self._deadline = None
+
+    # -- a turn over the daily budget --------------------------------------------------------
+
+    async def _turn_over_budget(self, exc: BudgetExceededError) -> None:
+        """No model call until the budget reopens (local midnight) or the user raises it (that
+        wakes the loop). A user's message gets the budget's reply once and stays queued: it is
+        answered when the budget allows. A scheduled prompt is delivered as written, as without
+        a key; other events wait in the queue."""
+        answered, reminded = 0, []
+        for item in self.queue.pending():
+            if item.kind == "user" and item.id not in self._told_over_budget:
+                self._told_over_budget.add(item.id)
+                self.mark_interaction()
+                self._log.append("user", item.text)
+                await self._deliveries.message(exc.reply, "system")
+                answered += 1
+            elif item.kind == "cron":
+                self._log.append("reminder", item.text)
+                await self._deliveries.message(f"Reminder: {item.text}", "proactive")
+                reminded.append(item.id)
+        self.queue.ack(reminded)
+        if self.status.state != "budget" or answered or reminded:
+            self._log.append("budget", f"{exc}; {answered} message(s) answered with the "
+                             f"budget's reply, {len(reminded)} reminder(s) delivered as written")
+        seconds = max(seconds_between(self._clock.now(), exc.reopens_at), 1.0)
+        self._deadline = self._clock.monotonic() + seconds
+        self._set_state("budget", f"daily budget reached: ${exc.spent_usd:,.2f} spent of "
+                        f"${exc.cap_usd:,.2f}; no model call until midnight or a raise",
+                        exc.reopens_at)
 
     # -- a turn with the model ---------------------------------------------------------------
 
@@ -400,6 +434,10 @@ class AssistantLoop:
                                            turn_messages=turn_messages, now=now))
             try:
                 result: TurnResult | None = await self._runner.run(spec, turn_messages)
+            except BudgetExceededError:
+                if state.stored:  # the model acted: keep what it did, results included
+                    self._store_progress(state, turn_messages, now)
+                raise
             except ModelUnavailableError as exc:
                 if not exc.refused:
                     raise
@@ -531,6 +569,7 @@ class AssistantLoop:
         self.status.turns += 1
         self._outage_reported = False
         self._failed_turns = 0
+        self._told_over_budget.clear()
         if state.set_aside:
             await self._tell_held(state)
         if any(i.wakes for i in self.queue.pending()):

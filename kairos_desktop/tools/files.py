@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from ..atomic import atomic_write_text
 from ..errors import PathNotAllowedError
 from .base import Tool, ToolContext, ToolResult
+from .web import with_sources
 
 
 class SendUserFileInput(BaseModel):
@@ -105,12 +106,21 @@ class WriteFileInput(BaseModel):
     content: str = Field(..., description="The whole new content of the file.")
 
 
+# A report written in a turn that read the web names its sources (see tools/web.py).
+CITED_SUFFIXES = (".md", ".markdown", ".txt")
+
+
 async def _write_file(ctx: ToolContext, args: WriteFileInput) -> ToolResult:
     target = ctx.policy.writable(args.path)
-    atomic_write_text(target, args.content)
+    content = args.content
+    if target.suffix.lower() in CITED_SUFFIXES:
+        content = with_sources(content, ctx.turn.web_sources)
+    atomic_write_text(target, content)
     ctx.turn.actions.append("write")
-    ctx.daily_log.append("file written", f"{target} ({len(args.content):,} characters)")
-    return ToolResult(f"Wrote {len(args.content):,} characters to {target}.")
+    ctx.daily_log.append("file written", f"{target} ({len(content):,} characters)")
+    cited = " (the web pages it relies on are listed at its end)" \
+        if content != args.content else ""
+    return ToolResult(f"Wrote {len(content):,} characters to {target}{cited}.")
 
 
 FILE_TOOLS: list[Tool[Any]] = [

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .base import Tool, ToolContext, ToolResult
+from .web import with_sources
 
 
 class SendUserMessageInput(BaseModel):
@@ -25,7 +26,9 @@ class SendUserMessageInput(BaseModel):
 
 
 async def _send_user_message(ctx: ToolContext, args: SendUserMessageInput) -> ToolResult:
-    record = await ctx.deliveries.message(args.message, args.status, args.attachments)
+    # A turn that read the web: the pages it relied on are named, whatever the model wrote.
+    text = with_sources(args.message, ctx.turn.web_sources)
+    record = await ctx.deliveries.message(text, args.status, args.attachments)
     ctx.turn.sent_messages += 1
     ctx.turn.actions.append("message")
     extra = f" with {len(record['attachments'])} attachment(s)" if record["attachments"] else ""
