@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +137,14 @@ class HeadlessEngine:
     def __init__(self, root: Path, base_url: str, env: dict[str, str] | None = None) -> None:
         from kairos_desktop.home import Home
 
+        # A home already at root/home (an aged one, say) keeps its files and settings; only
+        # inboxDir is pointed at root/inbox.
         self.home = Home(root / "home").ensure()
-        self.home.settings_file.write_text(
-            json.dumps({"inboxDir": str(root / "inbox")}, indent=2), encoding="utf-8")
+        values: dict[str, Any] = {}
+        if self.home.settings_file.exists():
+            values = json.loads(self.home.settings_file.read_text(encoding="utf-8"))
+        values["inboxDir"] = str(root / "inbox")
+        self.home.settings_file.write_text(json.dumps(values, indent=2), encoding="utf-8")
         self.log_path = root / "engine.log"
         self.env = {k: v for k, v in (env or os.environ).items() if k != "KAIROS_HOME"}
         # A temp home has no key in a keyring; asking a locked Secret Service would prompt.
@@ -151,10 +156,13 @@ class HeadlessEngine:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "kairos_desktop.cli", "--home", str(self.home.root), *args]
 
-    def start(self, exit_after: float, timeout: float = 30.0, poll: float = 0.02) -> None:
+    def start(self, exit_after: float, timeout: float = 30.0, poll: float = 0.02,
+              args: Sequence[str] = ()) -> None:
+        """Start it and wait until its control API answers; `args` go to `kairos run`
+        (`--continue` resumes the home's latest session)."""
         # --exit-after is a safety net: if the bench is killed before it can stop the engine,
         # the engine still stops on its own.
-        run = self.command("run", "--headless", "--exit-after", f"{exit_after:g}")
+        run = self.command("run", "--headless", "--exit-after", f"{exit_after:g}", *args)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(run, stdout=log, stderr=subprocess.STDOUT,
                                          env=self.env, cwd=REPO_ROOT)
@@ -190,6 +198,28 @@ class HeadlessEngine:
         except subprocess.TimeoutExpired:
             stop_process(proc, timeout=10)
 
+    def status(self) -> dict[str, Any]:
+        return dict(self.client.status())
+
+    def wait_sleeping(self, turns: int, timeout: float = 10.0,
+                      poll: float = 0.002) -> dict[str, Any]:
+        """Wait until it sleeps having finished at least `turns` turns; its status then."""
+        def asleep() -> dict[str, Any] | None:
+            status = self.status()
+            if status.get("state") in ("error", "offline", "no_api_key"):
+                raise BenchError(f"the engine is {status['state']}: {status.get('detail')}")
+            done = status.get("state") == "sleeping" and status.get("turns", 0) >= turns
+            return status if done else None
+
+        return until(f"the engine to sleep after {turns} turn(s)", asleep, timeout,
+                     self.check_alive, poll=poll)
+
+    def rss_bytes(self) -> int:
+        """The subprocess's resident set (VmRSS, Linux /proc); 0 where there is none."""
+        if self.proc is None:
+            return 0
+        return rss_bytes(self.proc.pid)
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -197,3 +227,71 @@ class HeadlessEngine:
             return "(no engine output)"
         tail = text.splitlines()[-lines:]
         return "engine output (last lines):\n" + "\n".join(f"  | {x}" for x in tail)
+
+
+def rss_bytes(pid: int) -> int:
+    """VmRSS of a process from /proc/<pid>/status (Linux); 0 where it cannot be read."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return 0
+    found = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
+    return int(found.group(1)) * 1024 if found else 0
+
+
+def request_carrying(fake: Any, first: int, text: str, alive: Callable[[], None],
+                     timeout: float = 10.0) -> Any:
+    """The first request the fake model (tests/fakes/anthropic_server.FakeAnthropic) received
+    from the `first`-th on (1-based) whose last user message carries `text`; requests without
+    it (a scheduled task that came due meanwhile) are passed over. Returns as soon as it is
+    recorded (its `received_at` is the fake's `time.monotonic()`); notices a dead engine."""
+    deadline = time.monotonic() + timeout
+    index = first
+    while True:
+        try:
+            request = fake.wait_for_requests(index, timeout=0.25)
+        except AssertionError:  # how the fake reports a timeout
+            alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"no model request carrying {text!r} arrived within "
+                                 f"{timeout:g} s") from None
+            continue
+        if text in request.last_user_text:
+            return request
+        index += 1
+
+
+# -- an in-process Engine on a FakeClock (bench/idle_cost.py's approach) -----------------------
+
+
+async def settle(engine: Any) -> None:
+    """Let woken tasks run, and wait out any model call in flight (it takes real time)."""
+    import asyncio
+
+    while True:
+        for _ in range(50):
+            await asyncio.sleep(0)
+        if engine.status.state not in ("working", "starting") and not engine.dream.state.running:
+            return
+        changed = asyncio.Event()
+        unsubscribe = engine.bus.subscribe(lambda _, flag=changed: flag.set())
+        try:
+            await changed.wait()
+        finally:
+            unsubscribe()
+
+
+async def drive(engine: Any, clock: Any, end: float) -> bool:
+    """Jump the FakeClock from one waiter's deadline to the next until monotonic time `end`,
+    letting the engine finish whatever each jump woke up. Returns True if the heartbeat slept
+    with no deadline (maxSleepDurationMs -1) and only `end` stopped it."""
+    forever = False
+    while clock.monotonic() < end:
+        await settle(engine)
+        if engine.status.sleeping_until is None and engine.status.state == "sleeping":
+            forever = True
+        deadline = clock.next_deadline
+        target = end if deadline is None else min(deadline, end)
+        clock.advance(max(0.0, target - clock.monotonic()))
+    await settle(engine)
+    return forever
