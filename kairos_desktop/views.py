@@ -35,8 +35,26 @@ def chat(outbox: Outbox, store: Store, inbox_items: list[dict[str, Any]],
     for doc in store.all(USER_MESSAGES)[-limit:]:
         items.append({"id": doc["id"], "role": "user", "text": doc["text"], "status": None,
                       "createdAt": doc["createdAt"], "read": True, "attachments": []})
-    # Stamps have one-second resolution: within a second, the user's words come first.
-    items.sort(key=lambda item: (_instant(item["createdAt"]), item["role"] != "user"))
+    # A file sent on its own (SendUserFile) is the assistant's answer too: shown as one.
+    attached = {path for record in items for path in
+                (a["path"] for a in record["attachments"])}
+    for item in inbox_items[:limit]:
+        if item["path"] in attached:
+            continue
+        items.append({"id": f"file-{item['id']}", "role": "assistant", "kind": "file",
+                      "text": item.get("title") or item["name"], "status": "file",
+                      "createdAt": item["deliveredAt"], "read": True,  # opened from the inbox
+                      "attachments": [_attachment(item["path"], by_path)]})
+    # Stamps have one-second resolution, and a fast reply shares its question's second: within
+    # a second the n-th thing the user said comes before the n-th answer (each list is in its
+    # own order already), so question, answer, question, answer.
+    seen: dict[tuple[datetime, bool], int] = {}
+    keys: dict[int, tuple[datetime, int, bool]] = {}
+    for item in items:
+        second, answer = _instant(item["createdAt"]).replace(microsecond=0), item["role"] != "user"
+        n = seen[second, answer] = seen.get((second, answer), -1) + 1
+        keys[id(item)] = (second, n, answer)
+    items.sort(key=lambda item: keys[id(item)])
     return items[-limit:]
 
 

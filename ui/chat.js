@@ -73,12 +73,18 @@ function upsertChat(item, key = item.id) {
   }
   const el = chatItemEl(item);
   const list = $("chat-list");
-  // Usually the newest: append. Otherwise insert before the first later item.
+  // Usually the newest: append. Otherwise insert before the first later item. Stamps have
+  // one-second resolution (a fast reply shares its question's second): within a second your
+  // words come first, and nothing goes before a message of yours that has only this
+  // browser's clock (sending, or sent before the app's stamp arrived): it came first.
   const t = toDate(item.createdAt)?.getTime() ?? Date.now();
+  const rank = item.role === "user" ? 0 : 1;
   let before = null;
   for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
-    const nt = Number(node.dataset.time);
-    if (nt > t) before = node;
+    if (node.dataset.local === "1") break;
+    const later = Math.floor(Number(node.dataset.time) / 1000) - Math.floor(t / 1000)
+      || (node.dataset.role === "user" ? 0 : 1) - rank;
+    if (later > 0) before = node;
     else break;
   }
   el.dataset.time = String(t);
@@ -94,6 +100,7 @@ function chatItemEl(item) {
   const classes = ["msg", isUser ? "msg-user" : "msg-assistant"];
   if (status === "proactive") classes.push("msg-proactive");
   if (status === "system") classes.push("msg-system");
+  if (status === "push" || status === "file") classes.push("msg-event");
   if (!isUser && item.read === false) classes.push("msg-unread");
   if (item.pending) classes.push("pending");
   if (item.failed) classes.push("failed");
@@ -101,12 +108,15 @@ function chatItemEl(item) {
     isUser ? null : h("span", { class: "msg-name" }, state.assistantName),
     status === "proactive" ? h("span", { class: "badge badge-proactive", "data-testid": "chat-badge-proactive" }, "proactive") : null,
     status === "system" ? h("span", { class: "badge badge-system", "data-testid": "chat-badge-system" }, "system") : null,
+    status === "push" ? h("span", { class: "badge badge-system", "data-testid": "chat-badge-push" }, "notification") : null,
+    status === "file" ? h("span", { class: "badge badge-system", "data-testid": "chat-badge-file" }, "file") : null,
     h("time", { datetime: item.createdAt, title: toDate(item.createdAt)?.toLocaleString() }, when(item.createdAt)),
     item.pending ? h("span", null, "sending…") : null,
     item.failed ? h("span", null, "not sent") : null,
   );
   const bubble = h("div", { class: "bubble", "data-testid": "chat-text" });
   if (isUser) bubble.textContent = item.text;
+  else if (status === "file") bubble.append(h("p", null, `Sent you a file: ${item.text}`));
   else bubble.append(renderMarkdown(item.text));
   const attachments = (item.attachments || []).map((a) => attachmentEl(typeof a === "string" ? attachmentFromPath(a) : a));
   if (attachments.length) bubble.append(h("div", { class: "attachments" }, attachments));
@@ -115,6 +125,7 @@ function chatItemEl(item) {
     "data-role": item.role, "data-status": status || "",
   }, meta, bubble);
   li.dataset.time = String(toDate(item.createdAt)?.getTime() ?? Date.now());
+  if (item.local) li.dataset.local = "1";
   return li;
 }
 
@@ -157,7 +168,7 @@ async function sendMessage() {
   input.value = "";
   autosize();
   const localId = `local-${++localSeq}`;
-  const item = { id: null, role: "user", text, status: null, createdAt: new Date().toISOString(), attachments: [], pending: true };
+  const item = { id: null, role: "user", text, status: null, createdAt: new Date().toISOString(), attachments: [], pending: true, local: true };
   upsertChat(item, localId);
   scrollChat(true);
   appendUserText(text, new Date().toISOString());
@@ -192,12 +203,21 @@ async function sendMessage() {
 // The "inbound" event: a message from the user (this page's, another's, or `kairos send`).
 export function onInbound(data) {
   if (data.kind && data.kind !== "user") return;
-  if (chat.has(data.id)) return;
+  const known = chat.get(data.id);
+  if (known) { // ours, sent: it takes the app's stamp
+    if (known.item.local) {
+      const item = { ...known.item, local: false, createdAt: data.createdAt || known.item.createdAt };
+      const el = chatItemEl(item);
+      known.el.replaceWith(el);
+      chat.set(data.id, { item, el });
+    }
+    return;
+  }
   // Our own message whose POST has not answered yet: adopt the local bubble.
   for (const [key, entry] of chat) {
     if (entry.item.pending && entry.item.text === (data.text || "").trim()) {
       chat.delete(key);
-      const item = { ...entry.item, id: data.id, pending: false, createdAt: data.createdAt || entry.item.createdAt };
+      const item = { ...entry.item, id: data.id, pending: false, local: false, createdAt: data.createdAt || entry.item.createdAt };
       const el = chatItemEl(item);
       entry.el.replaceWith(el);
       chat.set(data.id, { item, el });
@@ -209,8 +229,30 @@ export function onInbound(data) {
   scrollChat();
 }
 
+// The "file" event: a file delivered on its own is an answer too (one that came with a message
+// is shown in that message, which follows its file's event: see onMessage).
+export function onChatFile(data) {
+  if (!data.id || !data.path) return;
+  const item = {
+    id: `file-${data.id}`, role: "assistant", kind: "file", text: data.title || data.name, status: "file",
+    createdAt: data.deliveredAt, read: true,
+    attachments: [{ name: data.name || data.path.split(/[\\/]/).pop(), path: data.path, inboxId: data.id }],
+  };
+  const stick = nearBottom();
+  upsertChat(item);
+  if (stick) scrollChat(true);
+}
+
 // The "message" event: the assistant said something.
 export function onMessage(data) {
+  for (const path of data.attachments || []) {
+    const file = inboxItemByPath(typeof path === "string" ? path : path.path);
+    const entry = file && chat.get(`file-${file.id}`);
+    if (entry) {
+      entry.el.remove();
+      chat.delete(`file-${file.id}`);
+    }
+  }
   const item = {
     id: data.id, role: "assistant", text: data.text, status: data.status || "normal",
     createdAt: data.createdAt, read: data.read ?? false,

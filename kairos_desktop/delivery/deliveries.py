@@ -61,12 +61,19 @@ class Deliveries:
         record = self.file_record(raw_path, title)
         settings = self._settings()
         if settings.notifications_enabled:
+            # The body names the file (what the click opens); the title, what it is.
+            title = record["title"] if record["title"] != record["name"] else "new file"
             await self.notify(Notification(
-                f"{settings.assistant_name}: new file", record["title"], "file", record["id"]))
+                f"{settings.assistant_name}: {title}", record["name"], "file", record["id"]))
         return record
 
-    async def push(self, title: str, body: str) -> bool:
+    async def push(self, title: str, body: str, *, in_chat: bool = False) -> bool:
+        """A notification; `in_chat`: also a chat message (the assistant's PushNotification:
+        what it told the user shows where they read, even when the notification is gone)."""
         self._log.append("notification", f"{title}: {body}")
+        if in_chat:
+            record = self.outbox.add(f"{title}: {body}", "push", session_id=self.session_id)
+            self._bus.publish("message", **record)
         if not self._settings().notifications_enabled:
             self._log.append("notification", "not shown: notificationsEnabled is off")
             return False
@@ -74,12 +81,20 @@ class Deliveries:
 
     async def notify(self, notification: Notification) -> bool:
         """Through the policy to the backend; the event says whether it was shown."""
+        held_before = getattr(self.notifier, "held", 0)
         try:
             shown = await self.notifier.notify(notification)
         except Exception as exc:  # a broken backend must not lose the message: it is stored
             log.exception("notifier failed")
             self._log.append("error", f"notification failed: {exc}")
             shown = False
+        held = getattr(self.notifier, "held", 0) > held_before
+        info = self.notifier.held_info() if held and hasattr(self.notifier, "held_info") \
+            else None
+        if info:
+            self._log.append("notification", f"held until {info['until'][11:16]} "
+                             f"({info['reason']}): {notification.title}")
         self._bus.publish("notification", title=notification.title, body=notification.body,
-                          kind=notification.kind, ref=notification.ref, shown=shown)
+                          kind=notification.kind, ref=notification.ref, shown=shown,
+                          held=held, heldUntil=info["until"] if info else None)
         return shown

@@ -10,7 +10,8 @@ from ..clock import Clock
 from ..store import Store
 
 TABLE = "messages"
-MessageStatus = Literal["normal", "proactive", "system"]
+# "push": a PushNotification, kept in the chat too (it raises no second notification).
+MessageStatus = Literal["normal", "proactive", "system", "push"]
 
 
 class Outbox:

@@ -4,7 +4,9 @@ Wraps any Notifier backend. Quiet hours hold non-urgent notifications and delive
 when they end; a burst (more than notifyBurstLimit within notifyBurstWindowMinutes) collapses
 into one summary at the end of the window. Urgent ones (PushNotification) always go through.
 Nothing is dropped: every held notification is counted in its summary, and the messages and
-files behind them stay unread in the store either way.
+files behind them stay unread in the store either way. Nothing is held silently either:
+`held_info()` says how many wait, why and until when (the daily log, the tray's tooltip and
+`kairos status` show it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from ..clock import Clock, seconds_between
 from ..settings import Settings
@@ -52,6 +55,7 @@ class NotificationPolicy(Notifier):
         self._quiet_held: list[Notification] = []
         self._burst_held: list[Notification] = []
         self._flushers: dict[str, asyncio.Task[None]] = {}
+        self._due: dict[str, datetime] = {}  # wall time each held group is shown
         self._closed = asyncio.Event()
 
     async def notify(self, notification: Notification) -> bool:
@@ -81,6 +85,7 @@ class NotificationPolicy(Notifier):
             return
         loop = asyncio.get_running_loop()
         deadline = self._clock.monotonic() + max(seconds, 0.0)
+        self._due[which] = self._clock.now() + timedelta(seconds=max(seconds, 0.0))
         self._flushers[which] = loop.create_task(self._flush(which, deadline))
 
     async def _flush(self, which: str, deadline: float) -> None:
@@ -111,6 +116,21 @@ class NotificationPolicy(Notifier):
     @property
     def held(self) -> int:
         return len(self._quiet_held) + len(self._burst_held)
+
+    def held_info(self) -> dict[str, Any] | None:
+        """What waits, for the user: how many, why (in words) and until when (ISO)."""
+        groups = [(which, items) for which, items in (("quiet", self._quiet_held),
+                                                      ("burst", self._burst_held)) if items]
+        if not groups:
+            return None
+        settings = self._settings()
+        why = {"quiet": "quiet hours (quietHours)",
+               "burst": f"more than {settings.notify_burst_limit} in "
+                        f"{settings.notify_burst_window_minutes:g} min (notifyBurstLimit)"}
+        until = min(self._due[which] for which, _ in groups if which in self._due)
+        return {"count": sum(len(items) for _, items in groups),
+                "reason": " and ".join(why[which] for which, _ in groups),
+                "until": until.isoformat(timespec="seconds")}
 
     async def close(self) -> None:
         self._closed.set()

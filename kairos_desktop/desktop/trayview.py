@@ -113,8 +113,8 @@ def view_from_status(status: dict[str, Any], *, name: str, paused: bool,
                      recent: list[dict[str, Any]], attention: bool) -> TrayView:
     """The view of the engine's status (EngineApp.status()) and its recent inbox files."""
     state = {"no_api_key": "offline", "offline": "offline", "error": "error",
-             "paused": "paused", "working": "working", "starting": "starting"}.get(
-        status.get("state", ""), "sleeping")
+             "paused": "paused", "working": "working", "starting": "starting",
+             "budget": "paused"}.get(status.get("state", ""), "sleeping")
     if paused:
         state = "paused"
     if (status.get("dream") or {}).get("running"):
@@ -129,8 +129,19 @@ def view_from_status(status: dict[str, Any], *, name: str, paused: bool,
         detail = f"next wake {until[11:16]}" if until else "until something arrives"
     elif state == "attention":
         detail = "a notification could not be shown; open the app to read it"
+    elif state == "paused" and status.get("state") == "budget" and not paused:
+        budget = status.get("budget") or {}
+        detail = (f"daily budget reached (${budget.get('spentUsd', 0):,.2f} of "
+                  f"${budget.get('capUsd') or 0:,.2f}): no model call until midnight; "
+                  "raise it in the panel")
     elif state == "paused":
         detail = "no ticks, no model calls; tasks wait for Resume"
+    held = status.get("notificationsHeld")
+    if isinstance(held, dict) and held.get("count"):
+        count = held["count"]
+        note = (f"{count} notification{'s' if count > 1 else ''} held until "
+                f"{str(held.get('until'))[11:16]}")
+        detail = f"{detail}; {note}" if detail else note
     files = tuple(InboxFile(str(item["id"]), str(item.get("title") or item.get("name") or ""),
                             not item.get("read")) for item in recent)
     return TrayView(name=name, state=state, detail=detail, paused=paused, ready=True,

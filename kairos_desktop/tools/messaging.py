@@ -41,7 +41,7 @@ class PushNotificationInput(BaseModel):
 
 
 async def _push_notification(ctx: ToolContext, args: PushNotificationInput) -> ToolResult:
-    shown = await ctx.deliveries.push(args.title, args.body)
+    shown = await ctx.deliveries.push(args.title, args.body, in_chat=True)
     ctx.turn.actions.append("notification")
     if shown:
         return ToolResult("Notification shown.")
