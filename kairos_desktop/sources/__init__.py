@@ -31,7 +31,7 @@ def build_sources(ctx: SourceContext, settings: Settings) -> list[Source]:
     sources: list[Source] = [
         ChannelManager(put=ctx.put, clock=ctx.clock, daily_log=ctx.daily_log,
                        notify_user=ctx.notify_user, approvals=ctx.approvals,
-                       workspace=ctx.workspace),
+                       workspace=ctx.workspace, on_change=ctx.on_change),
         PRSubscriptions(store=ctx.store, put=ctx.put, put_many=ctx.put_many, clock=ctx.clock,
                         daily_log=ctx.daily_log,
                         token_provider=ctx.github_token or resolve_token,

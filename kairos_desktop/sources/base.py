@@ -100,6 +100,9 @@ class SourceContext:
     approvals: Approvals | None = None
     #: The assistant's workspace: with allowedFolders, where a tool call may name files.
     workspace: Path | None = None
+    #: Told (with the source's name) when its status changes in a way a front end shows live
+    #: (a server started, died, was refused).
+    on_change: Callable[[str], None] | None = None
     #: Tells the user something once (a channel that keeps crashing); a chat message.
     notify_user: Callable[[str], Awaitable[Any]] | None = None
     #: Paths never reported as changes (the assistant's own home: it changes on every tick).

@@ -51,3 +51,29 @@ async def _subscribe_bad(engine: Engine) -> str:
     result = await engine.tools.call(ctx, "SubscribePR", {"repo": "nope", "number": 1})
     assert result.is_error
     return result.content
+
+
+async def test_a_conversation_comment_on_a_subscribed_pr_wakes_the_model(
+        make_engine: EngineFactory, fake: FakeAnthropic, clock: FakeClock, home) -> None:
+    github = FakeGitHub(clock)
+    await github.start()
+    try:
+        write_settings(home, {"githubApiUrl": github.base_url, "githubPollMinSeconds": 60})
+        pr = github.add_pr("octo/app", 7)
+        fake.on_empty = tool_use("Sleep", {"seconds": 3300})
+        engine = make_engine()
+        await engine.start(control_api=False)
+        await wait_sleeping(engine, 1)
+        engine.subscriptions.subscribe("octo/app", 7)
+        await until(lambda: github.count() >= 5
+                    and engine.subscriptions.list()[0]["nextPollInSeconds"],
+                    "the baseline poll and the next one scheduled", 5)
+        pr.add_issue_comment("dave", "Ship it once CI is green, please.")
+        clock.advance(60)
+        request = await fake.await_requests(2, timeout=10)
+        text = request.last_user_text
+        assert '<external source="github:octo/app#7"' in text
+        assert "dave commented on octo/app#7" in text
+        assert "Ship it once CI is green, please." in text
+    finally:
+        await github.stop()

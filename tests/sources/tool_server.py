@@ -11,10 +11,11 @@ Tools:
   huge_image()         a PNG larger than the app's image cap
   notes()              an embedded text resource, an embedded binary one, and an audio clip
   upload(path)         appends `path` to $TOOL_UPLOADS_FILE (what "sending a file out" would send)
-  whoami()             "tool server <pid>"; writes the environment it got to $TOOL_ENV_FILE
+  whoami()             "tool server <pid>"
 
 Environment: TOOL_INSTRUCTIONS (the server's instructions; default below), TOOL_UPLOADS_FILE,
-TOOL_ENV_FILE, and whatever the plugin's .mcp.json put there.
+TOOL_ENV_FILE (the environment the server got is written there as JSON when it starts), and
+whatever the plugin's .mcp.json put there.
 """
 
 from __future__ import annotations
@@ -100,12 +101,11 @@ def upload(path: str) -> str:
 @server.tool()
 def whoami() -> str:
     """Say which process answers."""
-    target = os.environ.get("TOOL_ENV_FILE")
-    if target:
-        with open(target, "w", encoding="utf-8") as handle:
-            json.dump(dict(os.environ), handle)
     return f"tool server {os.getpid()}"
 
 
 if __name__ == "__main__":
+    if os.environ.get("TOOL_ENV_FILE"):
+        with open(os.environ["TOOL_ENV_FILE"], "w", encoding="utf-8") as handle:
+            json.dump(dict(os.environ), handle)
     server.run("stdio")

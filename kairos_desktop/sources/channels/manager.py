@@ -72,8 +72,10 @@ class ChannelManager(Source):
     def __init__(self, *, put: Callable[[InboundItem], Any], clock: Clock,
                  daily_log: DailyLog | None = None,
                  notify_user: Callable[[str], Awaitable[Any]] | None = None,
-                 approvals: Approvals | None = None, workspace: Path | None = None) -> None:
+                 approvals: Approvals | None = None, workspace: Path | None = None,
+                 on_change: Callable[[str], None] | None = None) -> None:
         self._settings = Settings()
+        self._on_change = on_change
         self._put = put
         self._clock = clock
         self._daily_log = daily_log
@@ -131,6 +133,8 @@ class ChannelManager(Source):
             for name, why in refused.items():
                 if self.refused.get(name) != why:
                     self._refuse(name, why)
+            if refused != self.refused and self._on_change is not None:
+                self._on_change(self.name)
             self.refused = refused
             for name, config in wanted.items():
                 if name not in self._servers:
@@ -139,8 +143,9 @@ class ChannelManager(Source):
             log.exception("starting or stopping the channel servers failed")
 
     def _spawn(self, name: str, config: ChannelServer) -> None:
-        server = ServerState(name=name, config=config)
+        server = ServerState(name=name, config=config, on_change=self._changed)
         self._servers[name] = server
+        self._changed(server)
         server.task = asyncio.get_running_loop().create_task(
             self._supervise(server), name=f"channel:{name}")
 
@@ -149,6 +154,7 @@ class ChannelManager(Source):
         once it has stopped."""
         self._servers.pop(server.name, None)
         self._retiring.add(server)
+        self._changed(server)
         server.retired.set()
         if server.scope is not None:
             server.scope.cancel()
@@ -190,6 +196,14 @@ class ChannelManager(Source):
         await asyncio.gather(*(self._wait_for(s) for s in everyone), return_exceptions=True)
         self._retiring.clear()
         await self._gate.close()
+
+    def _changed(self, server: ServerState) -> None:
+        if self._on_change is None:
+            return
+        try:
+            self._on_change(self.name)
+        except Exception:  # a front end's trouble must not stop a server
+            log.exception("telling of channel %s's change failed", server.name)
 
     def _refuse(self, name: str, why: str) -> None:
         log.warning("channel server %s was not started: %s", name, why)

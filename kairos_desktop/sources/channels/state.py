@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,6 +68,15 @@ class ServerState:
     expected: int = 0
     handled: int = 0
     drained: asyncio.Event = field(default_factory=asyncio.Event)
+    # Told when `state` changes (the panel shows it live).
+    on_change: Callable[[ServerState], None] | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        changed = name == "state" and getattr(self, "state", value) != value
+        super().__setattr__(name, value)
+        listener = getattr(self, "on_change", None)
+        if changed and listener is not None:
+            listener(self)
 
     def to_status(self) -> dict[str, Any]:
         return {
