@@ -38,8 +38,35 @@ export function appendUserText(text, at) {
   if (loaded) appendTranscriptText("user", text, at);
 }
 
+// What the app wrapped around a turn's input for the model (<tick/>, <message from="user">,
+// <scheduled-task>, <event>, <external>, <channel>), in words: the markup is the model's, not
+// the user's. Tags the page does not know stay as they are.
+const ATTR = /([\w-]+)="([^"]*)"/g;
+const BLOCK = /<(tick)\b([^>]*?)\/>|<(message|scheduled-task|event|external|channel)\b([^>]*)>\n?([\s\S]*?)\n?<\/\3>/g;
+const unescape = (t) => t.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#x27;/g, "'").replace(/&amp;/g, "&");
+
+function attrs(text) {
+  return Object.fromEntries([...(text || "").matchAll(ATTR)].map((m) => [m[1], unescape(m[2])]));
+}
+
+export function inWords(text) {
+  return String(text).replace(BLOCK, (_all, tick, tickAttrs, tag, tagAttrs, body) => {
+    if (tick) {
+      const a = attrs(tickAttrs);
+      const idle = a.last_interaction ? `, your last message ${a.last_interaction}` : "";
+      return `[wake-up${a.time ? ` at ${when(a.time)}` : ""}: you were ${a.user || "away"}${idle}]`;
+    }
+    const a = attrs(tagAttrs);
+    const inner = tag === "message" ? body || "" : unescape(body || ""); // only others' is escaped
+    if (tag === "message") return inner;
+    if (tag === "scheduled-task") return `[scheduled task${a.catch_up === "true" ? ", caught up" : ""}] ${inner}`;
+    if (tag === "event") return `[${a.kind || "event"} from ${a.source || "?"}] ${inner}`;
+    return `[from ${a.source || tag}, not your words] ${inner}`;
+  });
+}
+
 function appendTranscriptText(role, text, at) {
-  const body = String(text || "");
+  const body = role === "user" ? inWords(text || "") : String(text || "");
   const long = body.length > 900;
   const content = long
     ? h("details", null, h("summary", { class: "t-text" }, `${body.slice(0, 300)}…`), h("div", { class: "t-text" }, body))

@@ -107,7 +107,8 @@ def tick_block(now: datetime, *, present: bool, last_interaction: datetime | Non
     presence = "present" if present else "away"
     parts = [f'time="{now.isoformat(timespec="seconds")}"', f'user="{presence}"']
     if last_interaction is not None:
-        idle = int(seconds_between(last_interaction, now) // 60)
+        # Never "-1 min ago": an interaction stamped a moment after the tick's clock read.
+        idle = max(0, int(seconds_between(last_interaction, now) // 60))
         parts.append(f'last_interaction="{idle} min ago"')
     return f"<tick {' '.join(parts)}/>"
 
