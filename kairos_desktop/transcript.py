@@ -33,8 +33,27 @@ RECORD_START = re.compile(r'\{"type": "(?:turn|compaction)"')
 SLEEP_RESULT = "Woke up."
 
 
+# What the API charges for one image, at most (about width x height / 750 tokens, an image being
+# scaled down to about 1.15 megapixels): its base64 text must not be counted as ~4 characters a
+# token, or one screenshot from a tool would make the context look full.
+IMAGE_TOKENS = 1_600
+
+
 def estimate_tokens(obj: Any) -> int:
-    return (len(json.dumps(obj, ensure_ascii=False)) + 3) // 4
+    images = [0]
+
+    def without_images(value: Any) -> Any:
+        if isinstance(value, dict):
+            if value.get("type") == "image" and isinstance(value.get("source"), dict):
+                images[0] += 1
+                return {"type": "image"}
+            return {k: without_images(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [without_images(v) for v in value]
+        return value
+
+    text = json.dumps(without_images(obj), ensure_ascii=False)
+    return (len(text) + 3) // 4 + images[0] * IMAGE_TOKENS
 
 
 def new_session_id(now: datetime) -> str:

@@ -119,3 +119,16 @@ def test_a_new_transcript_is_private(tmp_path: Path) -> None:
     assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in (tmp_path / "home",
                                                           transcript.path.parent)] == \
         [oct(0o700)] * 2
+
+
+def test_an_image_in_a_tool_result_counts_as_what_the_api_charges_not_as_its_base64() -> None:
+    from kairos_desktop.transcript import IMAGE_TOKENS, estimate_tokens
+
+    data = "A" * 800_000  # a 600 KB screenshot, as base64
+    message = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                            "content": [{"type": "text", "text": "the screen:"},
+                                                        {"type": "image", "source": {
+                                                            "type": "base64",
+                                                            "media_type": "image/png",
+                                                            "data": data}}]}]}
+    assert IMAGE_TOKENS <= estimate_tokens([message]) < IMAGE_TOKENS + 100
