@@ -40,15 +40,22 @@ function renderDream() {
   const last = info.lastConsolidatedAt;
   const next = info.nextEligibleAt;
   $("dream-last").replaceChildren(last ? `${when(last)} (${relTime(last)})` : "never");
-  $("dream-next").replaceChildren(next ? (toDate(next) <= new Date() ? "now" : `${when(next)} (${relTime(next)})`) : "after the first consolidation");
+  $("dream-next").replaceChildren(next ? (toDate(next) <= new Date() ? "now" : `${when(next)} (${relTime(next)})`) : waitingFor(info));
   $("dream-now").disabled = running;
   $("dream-undo").disabled = running || !info.canUndo;
   const enabled = state.settings ? state.settings.autoDreamEnabled : true;
   const settingInfo = $("s-dream-info");
   if (settingInfo) {
     settingInfo.textContent = `Last consolidation: ${last ? `${when(last)} (${relTime(last)})` : "never"} · `
-      + `next eligible: ${enabled ? (next ? (toDate(next) <= new Date() ? "now" : `${when(next)} (${relTime(next)})`) : "—") : "off"}`;
+      + `next eligible: ${enabled ? (next ? (toDate(next) <= new Date() ? "now" : `${when(next)} (${relTime(next)})`) : waitingFor(info)) : "off"}`;
   }
+}
+
+// No time to give: what the next dream waits for, in the gate's words ("1 active session-day(s)
+// since the last consolidation (dreamMinSessions is 5)", "no API key: ..."), not a guess.
+function waitingFor(info) {
+  const reason = info.gate && !info.gate.ok ? info.gate.reason : "";
+  return reason ? `not yet: ${reason}` : "when you have been away a while";
 }
 
 onSettings(renderDream);

@@ -1,5 +1,6 @@
-"""The transcript view in words: the markup the app wraps around a turn's input for the model
-(<tick/>, <message from="user">, <external>) is shown as what it means, not as tags."""
+"""The panel in words: the transcript view shows the markup the app wraps around a turn's input
+for the model (<tick/>, <message from="user">, <external>) as what it means, not as tags; the
+memory view says what the next dream waits for."""
 
 from __future__ import annotations
 
@@ -19,3 +20,11 @@ def test_the_transcript_shows_the_users_words_and_the_wake_up_without_markup(
     texts = entries.all_inner_texts()
     assert texts and not any("<message" in t or "<tick" in t for t in texts)
     assert any("[wake-up at " in t for t in texts)  # the first tick, in words
+
+
+def test_the_memory_view_says_what_the_next_dream_waits_for(panel: Panel) -> None:
+    page = panel.open("memory")
+    next_dream = page.get_by_test_id("dream-next")
+    expect(next_dream).to_contain_text("not yet: ")
+    expect(next_dream).to_contain_text("dreamMinSessions")
+    expect(next_dream).not_to_contain_text("after the first consolidation")
