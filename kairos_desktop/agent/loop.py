@@ -448,6 +448,11 @@ class AssistantLoop:
                 # Refused later on (tool results the runner already replaced by a note): the
                 # model did act on what arrived, so the turn is kept as far as it went.
                 self._log.append("error", f"the turn was stopped half way: {exc}")
+                if self._turn_has_user:
+                    await self._deliveries.message(
+                        f"I had to stop half way through your message: {exc}. What I did so "
+                        "far is kept; ask again in other words if something is missing.",
+                        "system")
                 result = None
             break
         await self._end_turn(state, turn_messages, result, ctx, now)

@@ -99,6 +99,28 @@ async def test_a_held_item_stays_held_across_a_restart_and_blocks_nothing(
     assert len(again.queue.held()) == 1
 
 
+async def test_a_turn_refused_half_way_is_kept_and_the_user_is_told(
+        make_engine: EngineFactory, fake: FakeAnthropic, home: Home) -> None:
+    (home.workspace_dir / "scan.txt").write_text("UNREADABLE-SCAN", encoding="utf-8")
+    fake.refuse("UNREADABLE-SCAN", message="messages.2.content.0: image is not valid")
+    fake.refuse("this result was not sent", message="still not valid")  # the note, too
+    fake.enqueue(tool_use("ReadFile", {"path": "scan.txt"}))
+    fake.on_empty = tool_use("Sleep", {"seconds": 3000})
+    queue_up(home, InboundItem(kind="user", text="what does the scan say?"))
+    engine = make_engine()
+    await engine.start(control_api=False)
+    await wait_sleeping(engine, 1)
+    [told] = engine.outbox.recent()
+    assert told["text"].startswith("I had to stop half way through your message: the model "
+                                   "API refused the request (400: still not valid).")
+    assert len(engine.queue) == 0 and engine.queue.held() == []
+    [turn] = engine.transcript.turns  # what the model did is kept, the refused result is not
+    stored = json.dumps(turn.messages)
+    assert "what does the scan say?" in stored and "UNREADABLE-SCAN" not in stored
+    assert "the model API refused it" in stored
+    assert [r.reply_status for r in fake.history][:3] == [200, 400, 400]
+
+
 async def test_when_even_the_bare_conversation_is_refused_nothing_is_set_aside(
         make_engine: EngineFactory, fake: FakeAnthropic, home: Home) -> None:
     fake.max_prompt_tokens = 100  # smaller than the system prompt: every request is refused
