@@ -26,9 +26,11 @@ import asyncio
 import functools
 import html
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..budget import BudgetExceededError
@@ -586,34 +588,40 @@ class AssistantLoop:
     async def _tell_held(self, state: _TurnState) -> None:
         """Say what was refused and what to do. A user's long text is handed back as a file
         in the inbox (attached to the message), so nothing they wrote is out of reach."""
+        held_now = {h.item.id: h for h in self.queue.held()}
         for item in state.set_aside:
-            held = self.queue.get_held(item.id)
-            what = _item_words(item)
-            attachments: list[str] = []
-            if item.kind == "user" and len(item.text) >= HELD_FILE_MIN_CHARS:
-                attachments.append(str(self._held_text_file(item)))
+            held = held_now.get(item.id)
+            if held is None:  # retried or dropped already (the panel, `kairos queue`)
+                continue
+            with_file = item.kind == "user" and len(item.text) >= HELD_FILE_MIN_CHARS
             keep = ("Its full text is attached as a file in your inbox: send me a shorter "
                     "part of it, or save it in a folder I may read and tell me where. "
-                    if attachments else "")
-            text = (f"I could not take {what}: {held.reason}. It is kept, set aside, as held "
-                    f"item {item.id}; everything else goes on. {keep}To try it again as it "
-                    f"is: `kairos queue retry {item.id}` (or Retry in the panel); to let it "
-                    f"go: `kairos queue drop {item.id}`.")
-            try:
-                record = await self._deliveries.message(text, "system", attachments)
-            except Exception as exc:  # a full inbox must not hide the refusal
-                self._log.append("error", f"could not attach the held text as a file: {exc}")
+                    if with_file else "")
+            text = (f"I could not take {_item_words(item)}: {held.reason}. It is kept, set "
+                    f"aside, as held item {item.id}; everything else goes on. {keep}To try it "
+                    f"again as it is: `kairos queue retry {item.id}` (or Retry in the panel); "
+                    f"to let it go: `kairos queue drop {item.id}`.")
+            record: dict[str, Any] | None = None
+            if with_file:
+                try:
+                    record = await self._deliveries.message(
+                        text, "system", [str(self._held_text_file(item))])
+                except Exception as exc:  # a full inbox must not hide the refusal
+                    self._log.append("error", f"could not hand the held text back as a file: "
+                                     f"{exc}")
+            if record is None:
                 record = await self._deliveries.message(text.replace(keep, ""), "system")
             for path in record.get("attachments") or []:
                 self.queue.note_held_file(item.id, str(path))
 
-    def _held_text_file(self, item: InboundItem) -> Any:
+    def _held_text_file(self, item: InboundItem) -> Path:
         """The held text in the workspace (0600), from where it is copied into the inbox."""
         folder = self._policy().workspace / "held"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / f"held-{item.id}.txt"
-        path.write_text(item.text, encoding="utf-8")
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(item.text)
         return path
 
     # -- hooks of the agent turn -------------------------------------------------------------

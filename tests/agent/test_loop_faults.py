@@ -77,6 +77,7 @@ async def test_a_message_the_api_refuses_is_set_aside_and_the_rest_goes_on(
     [attached] = told["attachments"]
     assert Path(attached).parent == tmp_path / "inbox"
     assert Path(attached).read_text(encoding="utf-8") == PASTE
+    assert Path(attached).stat().st_mode & 0o777 == 0o600  # the user's words: theirs alone
     assert engine.queue.held()[0].file == attached
 
 
