@@ -19,6 +19,7 @@ from typing import Any
 
 from .home import Home
 from .keys import KeyringTimeoutError, SecretStore, github_token_store
+from .prices import PRICES_DATE, lookup
 from .settings import load_settings
 
 DOCTOR_TIMEOUT_S = 30.0
@@ -38,6 +39,15 @@ def _secret(store: SecretStore, timeout: float) -> tuple[str, bool]:
     return "", False
 
 
+def _prices(model: str) -> str:
+    """How the model's calls are priced (prices.py): its own row, or a warning."""
+    match = lookup(model)
+    warning = match.warning(model)
+    if warning:
+        return f"WARNING: {warning}; costs and the daily budget may be off"
+    return f"{match.price.model}'s list prices ({PRICES_DATE})"
+
+
 def diagnose(home: Home, *, timeout: float = DOCTOR_TIMEOUT_S) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     loaded = load_settings(home.settings_file)
@@ -50,6 +60,7 @@ def diagnose(home: Home, *, timeout: float = DOCTOR_TIMEOUT_S) -> dict[str, Any]
         "apiKey": key_words if key_set else
         "missing: set ANTHROPIC_API_KEY, run `kairos key set`, or paste it in Settings",
         "model": loaded.settings.model,
+        "prices": _prices(loaded.settings.model),
         "settingsProblems": loaded.problems or "none",
     }
     try:

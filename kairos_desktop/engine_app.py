@@ -83,6 +83,9 @@ class EngineApp(HomeApp):
     def _apply_settings(self, changes: JSON) -> None:
         self._engine.apply_settings()
 
+    def _on_budget_raised(self) -> None:
+        self._engine.heartbeat.wake_now()  # what waited for the budget goes on at once
+
     def key_info(self) -> KeyInfo:
         return self._engine.key_info()
 
@@ -105,6 +108,7 @@ class EngineApp(HomeApp):
         data.update(assistantName=engine.settings.assistant_name, running=engine.started,
                     home=str(engine.home.root), paused=engine.heartbeat.paused,
                     queued=len(engine.services.queue), usageToday=engine.services.usage.day(),
+                    budget=self.budget(),
                     approvalsPending=len(engine.approvals.pending()),
                     apiKey=engine.has_model, model=engine.settings.model,
                     settingsProblems=list(engine.config.problems))

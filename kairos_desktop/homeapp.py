@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import views
+from .budget import DailyBudget
 from .clock import Clock
 from .delivery.inbox import Inbox
 from .delivery.outbox import Outbox
@@ -33,6 +34,7 @@ from .errors import (
     StoreCorruptError,
 )
 from .events import Event, EventBus
+from .history import History
 from .home import Home
 from .journal import MARKER, DailyLog
 from .keys import KeyInfo
@@ -43,6 +45,7 @@ from .queue import InboundItem, InboundQueue
 from .scheduler.describe import describe_cron
 from .scheduler.rules import next_fires, validate_cron
 from .scheduler.runtime import Scheduler
+from .scheduler.task import CatchUp
 from .settings import Settings, check_writable_folder, env_flag, update_settings_file
 from .store import Store, UnreadableStoreError
 from .usage import UsageLedger
@@ -69,6 +72,7 @@ class HomeServices:
     scheduler: Scheduler
     memory: MemoryFiles
     snapshots: DreamSnapshots
+    budget: DailyBudget  # the usage ledger's guard: the hard daily budget
 
     @classmethod
     def open(cls, home: Home, *, clock: Clock, settings: Callable[[], Settings], bus: EventBus,
@@ -95,13 +99,17 @@ class HomeServices:
             durable_fire_disabled=env_flag("KAIROS_DISABLE_DURABLE_CRON"))
         scheduler.load(seed_builtins=seed_builtins)
         memory = MemoryFiles(home.memory_dir)
+        usage = UsageLedger(store, clock, History(home.root / "history", "usage"))
+        budget = DailyBudget(ledger=usage, store=store, clock=clock,
+                             cap=lambda: settings().daily_budget_usd, bus=bus)
+        usage.guard = budget
         return cls(
-            daily_log=daily_log, store=store, queue=queue, usage=UsageLedger(store, clock),
+            daily_log=daily_log, store=store, queue=queue, usage=usage,
             outbox=Outbox(store, clock),
             inbox=Inbox(store, inbox_dir, clock, max_bytes=current.max_inbox_file_bytes,
                         bus=bus),
             scheduler=scheduler, memory=memory,
-            snapshots=DreamSnapshots(memory, store, daily_log))
+            snapshots=DreamSnapshots(memory, store, daily_log), budget=budget)
 
     def notices(self) -> list[JSON]:
         """What the user has yet to be told about the home ({"id", "title", "text"}), oldest
@@ -189,6 +197,9 @@ class HomeApp:
     def _apply_settings(self, changes: JSON) -> None:
         """Settings were written (the engine applies them to its live services)."""
 
+    def _on_budget_raised(self) -> None:
+        """Today's budget was raised (the engine wakes the loop)."""
+
     def key_info(self) -> KeyInfo:
         key, source = self.home.api_keys().load_local()
         return KeyInfo.of(os.environ.get("ANTHROPIC_API_KEY") or key,
@@ -213,6 +224,7 @@ class HomeApp:
         return {"running": False, "state": "stopped", "home": str(self.home.root),
                 "assistantName": self._settings.assistant_name, "model": self._settings.model,
                 "queued": len(self.services.queue), "usageToday": self.services.usage.day(),
+                "budget": self.budget(),
                 "settingsProblems": list(self.settings_problems)}
 
     def messages(self, limit: int = 50) -> list[JSON]:
@@ -265,6 +277,15 @@ class HomeApp:
     def usage(self) -> list[JSON]:
         return self.services.usage.days()
 
+    def usage_turns(self, day: date | None = None) -> list[JSON]:
+        """The agent turns of `day` (default today), newest first: who ran it, its calls, its
+        cost and the tools it used."""
+        return self.services.usage.turns(day)
+
+    def budget(self) -> JSON:
+        """Today's spend against the daily budget (dailyBudgetUsd, or today's raise)."""
+        return self.services.budget.state().to_dict()
+
     def memory(self) -> JSON:
         return views.memory_snapshot(self.services.memory)
 
@@ -304,7 +325,8 @@ class HomeApp:
         return {"id": item.id, "queued": True,
                 "delivered": "running" if self.running else "next start"}
 
-    def add_task(self, cron: str, prompt: str, *, recurring: bool, durable: bool) -> JSON:
+    def add_task(self, cron: str, prompt: str, *, recurring: bool, durable: bool,
+                 catch_up: CatchUp = "once") -> JSON:
         for key, value, kind in (("cron", cron, str), ("prompt", prompt, str),
                                  ("recurring", recurring, bool), ("durable", durable, bool)):
             if type(value) is not kind:
@@ -314,8 +336,21 @@ class HomeApp:
             raise InputError("a session-only task lives only in the running app, and none is "
                              "running; make it durable", key="durable")
         task = self.services.scheduler.create(cron, prompt, recurring=recurring,
-                                              durable=durable)
+                                              durable=durable,
+                                              catch_up=catch_up)
         return task_view(task)
+
+    def raise_budget(self, cap_usd: float) -> JSON:
+        """Today's budget becomes `cap_usd` until midnight (dailyBudgetUsd is unchanged); the
+        running app goes on at once. InputError (key capUsd) unless it is above today's budget
+        and spend."""
+        state = self.services.budget.raise_today(cap_usd)
+        self.services.daily_log.append(
+            "budget", f"today's budget raised to ${state.cap_usd:,.2f} by the user "
+            f"(${state.spent_usd:,.2f} spent; dailyBudgetUsd stays "
+            f"{'null' if state.setting_usd is None else f'${state.setting_usd:,.2f}'})")
+        self._on_budget_raised()
+        return state.to_dict()
 
     def delete_task(self, task_id: str) -> JSON:
         return task_view(self.services.scheduler.delete(task_id))

@@ -53,6 +53,7 @@ from .status import EngineStatus
 from .store import Store
 from .tools import ToolRegistry, core_tools
 from .tools.commands import run_command_provider
+from .tools.web import WebTools
 from .transcript import Transcript, latest_session_id, new_session_id
 from .usage import UsageLedger
 
@@ -71,6 +72,7 @@ class Engine:
     deliveries: Deliveries
     transcript: Transcript
     tools: ToolRegistry
+    web: WebTools
     dream: AutoDream
     sources: list[EventSource]
     channels: ChannelManager
@@ -215,6 +217,10 @@ class Engine:
         self._key_info = KeyInfo.of(api_key, source)
         self._model = self._model_client(api_key)
         self.tools = ToolRegistry(core_tools())
+        # The web's server tools, when the settings switch them on (they run on the API's side).
+        self.web = WebTools(settings)
+        self.tools.add_provider(self.web.provider())
+        svc.budget.tell = self._tell_budget
         self.dream = AutoDream(
             memory=svc.memory, store=svc.store, clock=self.clock, settings=settings,
             model=lambda: self._model, daily_log=svc.daily_log, deliveries=self.deliveries,
@@ -333,6 +339,11 @@ class Engine:
             if self._model is None:
                 self.daily_log.append("start", "no API key: no model calls will be made")
         await self.heartbeat.run()
+
+    async def _tell_budget(self, title: str, text: str) -> None:
+        """The daily budget's 80 % warning and its cap: in the chat and as a notification."""
+        await self.deliveries.message(text, "system")
+        await self.deliveries.push(title, text)
 
     def _user_present(self) -> bool:
         return bool(self.heartbeat.present())

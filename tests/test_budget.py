@@ -12,8 +12,12 @@ from kairos_desktop.budget import BudgetExceededError, DailyBudget
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.errors import InputError
 from kairos_desktop.model_types import Usage
+from kairos_desktop.runtime import Engine
 from kairos_desktop.store import Store
 from kairos_desktop.usage import UsageLedger
+from tests.cli.harness import sleep_or_answer
+from tests.conftest import EngineFactory, wait_for, wait_sleeping
+from tests.fakes.anthropic_server import FakeAnthropic
 
 # One million Sonnet 5.5 input tokens: $2.00; a tenth of that, $0.20.
 TENTH = Usage(input_tokens=100_000)
@@ -123,3 +127,60 @@ def test_the_reply_to_a_user_says_what_was_spent_the_cap_and_how_to_raise_it(
     assert "$1.20 spent of $1.00" in reply
     assert "kairos budget raise 2.00" in reply and "dailyBudgetUsd" in reply
     assert "Raise budget" in reply
+
+
+# -- in the running app ----------------------------------------------------------------------
+
+PRICE_PER_TOKEN = 2.0 / 1_000_000  # Sonnet 5.5 input, the default model
+
+
+def spend_until(engine: Engine, usd: float) -> None:
+    """Record model spend so that today's total is `usd` (as calls made earlier today)."""
+    missing = usd - engine.usage.spent()
+    engine.usage.record("claude-sonnet-5-5", Usage(input_tokens=round(missing / PRICE_PER_TOKEN)),
+                        cache_ttl="5m")
+
+
+def pushed(engine: Engine, title: str) -> list[str]:
+    return [n.body for n in engine.notifier.sent if n.title == title]
+
+
+async def test_the_budget_reached_mid_day_stops_calls_answers_reminds_and_a_raise_resumes(
+        make_engine: EngineFactory, fake: FakeAnthropic, clock: FakeClock) -> None:
+    fake.on_empty = sleep_or_answer
+    engine = make_engine()
+    await engine.start(control_api=False)
+    await wait_sleeping(engine, 1)
+    spend_until(engine, 0.85)
+    await wait_for(engine, lambda: pushed(engine, "80% of the daily budget"),
+                   what="the 80% warning")
+    spend_until(engine, 0.99995)  # the next call, whatever it costs, passes the cap
+    engine.app.send("what's the weather?")
+    # The answer's call passes the cap; the turn's next call is never made.
+    await wait_for(engine, lambda: engine.status.state == "budget", what="the budget state")
+    assert len(fake.history) == 2
+    assert [m["text"] for m in engine.outbox.recent() if m["status"] == "normal"] == [
+        "you said: what's the weather?"]
+    assert engine.app.status()["budget"]["state"] == "reached"
+    assert "daily budget reached" in engine.app.status()["detail"]
+
+    engine.app.send("and tomorrow?")
+    await wait_for(engine, lambda: any("spent of $1.00" in m["text"]
+                                       for m in engine.outbox.recent()), what="the reply")
+    [reply] = [m["text"] for m in engine.outbox.recent() if "spent of $1.00" in m["text"]]
+    assert "kairos budget raise" in reply and "dailyBudgetUsd" in reply
+    engine.scheduler.create("20 9 * * *", "stretch your legs", recurring=False, durable=True)
+    clock.advance(20 * 60)
+    await wait_for(engine, lambda: any(m["text"] == "Reminder: stretch your legs"
+                                       for m in engine.outbox.recent()), what="the reminder")
+    assert len(fake.history) == 2  # no model call for either
+    assert "budget" in engine.daily_log.read(clock.now().date())
+
+    engine.app.raise_budget(2.0)
+    await wait_for(engine, lambda: any(m["text"] == "you said: and tomorrow?"
+                                       for m in engine.outbox.recent()), what="the answer")
+    await wait_sleeping(engine, 2)  # the first tick and this one (the stopped turn was not)
+    assert len(pushed(engine, "Daily budget reached")) == 1
+    assert len(pushed(engine, "80% of the daily budget")) == 1
+    turns = engine.app.usage_turns()
+    assert any(t["ended"] == "budget" for t in turns)

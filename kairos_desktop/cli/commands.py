@@ -92,6 +92,9 @@ def cmd_status(conn: Connection, args: argparse.Namespace) -> int:
         print(f"today: {usage['calls']} model calls, {usage['input']:,} input / "
               f"{usage['cacheRead']:,} cache read / {usage['cacheWrite']:,} cache write / "
               f"{usage['output']:,} output tokens, about ${usage['costUsd']:.2f}")
+    budget = data.get("budget")
+    if isinstance(budget, dict):
+        print(f"budget: {_budget_words(budget)}")
     for problem in data.get("settingsProblems") or []:
         print(f"settings: {problem}")
     return 0
@@ -250,9 +253,13 @@ def cmd_tasks_list(conn: Connection, args: argparse.Namespace) -> int:
         print("no scheduled tasks")
     for task in tasks:
         kind = ("recurring" if task["recurring"] else "once") + \
-            ("" if task["durable"] else ", session") + (", built-in" if task["builtin"] else "")
+            ("" if task["durable"] else ", session") + (", built-in" if task["builtin"] else "") + \
+            (", skips missed runs" if task.get("catchUp") == "skip" else "")
         print(f"{task['id']:<18} {task['cron']:<16} next {_when(task)}  ({kind})  "
               f"{task['prompt'][:60]}")
+        missed = task.get("lastMissed")
+        if isinstance(missed, dict):
+            print(f"{'':<18} {missed['text']} (noticed {missed['at']})")
     return 0
 
 
@@ -260,10 +267,12 @@ def cmd_tasks_list(conn: Connection, args: argparse.Namespace) -> int:
 def cmd_tasks_add(conn: Connection, args: argparse.Namespace) -> int:
     try:
         task = conn.add_task(args.cron, args.prompt, recurring=args.recurring,
-                             durable=not args.session)
+                             durable=not args.session, catch_up=args.catch_up)
     except (InvalidCronError, TaskLimitError, InputError) as exc:
         return _fail(f"{exc}; nothing was stored", 2)
-    print(f"task {task['id']} ({task['description']}) next fires {_when(task)}")
+    skips = "; a run missed while the computer sleeps is skipped" \
+        if task.get("catchUp") == "skip" else ""
+    print(f"task {task['id']} ({task['description']}) next fires {_when(task)}{skips}")
     return 0
 
 
@@ -353,4 +362,42 @@ def cmd_approvals_decide(conn: Connection, args: argparse.Namespace) -> int:
     except (NotFoundError, ConflictError) as exc:  # no such request, or decided already
         return _fail(str(exc), 2)
     print(f"{result['id']}: {result['state']}")
+    return 0
+
+# -- the daily budget ------------------------------------------------------------------------
+
+def _budget_words(budget: dict[str, Any]) -> str:
+    spent = f"${budget['spentUsd']:,.2f} spent today"
+    if budget.get("capUsd") is None:
+        return f"{spent}; no daily budget (dailyBudgetUsd is null)"
+    cap = f"${budget['capUsd']:,.2f}" + (" (raised for today)" if budget.get("raisedToday")
+                                          else " (dailyBudgetUsd)")
+    words = f"{spent} of {cap}"
+    if budget.get("state") == "reached":
+        words += ": reached, no model call until midnight (`kairos budget raise USD` goes on now)"
+    return words
+
+
+@on_connection
+def cmd_budget(conn: Connection, args: argparse.Namespace) -> int:
+    budget = conn.budget()
+    if args.json:
+        return _print_json(budget)
+    print(_budget_words(budget))
+    return 0
+
+
+@on_connection
+def cmd_budget_raise(conn: Connection, args: argparse.Namespace) -> int:
+    try:
+        cap = float(args.usd.removeprefix("$"))
+    except ValueError:
+        return _fail(f"USD must be an amount in US dollars like 2.50, not {args.usd!r}; "
+                     "nothing was changed", 2)
+    try:
+        budget = conn.raise_budget(cap)
+    except InputError as exc:
+        return _fail(f"{exc}; nothing was changed", 2)
+    print(f"today's budget is now ${budget['capUsd']:,.2f} (until midnight; dailyBudgetUsd "
+          "is unchanged)" + ("; the assistant goes on" if conn.running else ""))
     return 0

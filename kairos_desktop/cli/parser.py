@@ -88,10 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
                            help="fire on every match (default: once)")
     tasks_add.add_argument("--session", action="store_true",
                            help="only until the running app stops")
+    tasks_add.add_argument("--catch-up", default="once", metavar="once|skip", help=(
+        "a run missed while the computer slept or the app was closed: run it once when back "
+        "(once, the default) or let it pass and record it (skip)"))
     tasks_add.set_defaults(handler=c.cmd_tasks_add)
     tasks_rm = tasks_sub.add_parser("rm")
     tasks_rm.add_argument("id")
     tasks_rm.set_defaults(handler=c.cmd_tasks_rm)
+
+    budget = sub.add_parser("budget", help="today's spend against the daily budget")
+    budget.add_argument("--json", action="store_true")
+    budget.set_defaults(handler=c.cmd_budget)
+    budget_sub = budget.add_subparsers(dest="budget_command")
+    budget_raise = budget_sub.add_parser("raise", help=(
+        "raise today's budget until midnight (dailyBudgetUsd is unchanged)"))
+    budget_raise.add_argument("usd", metavar="USD", help="today's new budget, like 2.50")
+    budget_raise.set_defaults(handler=c.cmd_budget_raise)
 
     subscriptions = sub.add_parser("subscriptions", help="pull requests the assistant follows")
     subscriptions.add_argument("--json", action="store_true")

@@ -32,6 +32,7 @@ from ..errors import (
     SettingsError,
 )
 from ..home import Home
+from ..scheduler.task import CatchUp
 from . import TOKEN_HEADER
 
 JSON = dict[str, Any]
@@ -171,6 +172,13 @@ class ControlClient:
     def usage(self) -> list[JSON]:
         return self.request("GET", "/api/usage")
 
+    def usage_turns(self, day: date | None = None) -> list[JSON]:
+        query = f"?date={day.isoformat()}" if day else ""
+        return self.request("GET", f"/api/usage/turns{query}")
+
+    def budget(self) -> JSON:
+        return self.request("GET", "/api/budget")
+
     def settings_view(self) -> JSON:
         return self.request("GET", "/api/settings")
 
@@ -191,9 +199,14 @@ class ControlClient:
     def send(self, text: str) -> JSON:
         return self.request("POST", "/api/send", {"text": text})
 
-    def add_task(self, cron: str, prompt: str, *, recurring: bool, durable: bool) -> JSON:
+    def add_task(self, cron: str, prompt: str, *, recurring: bool, durable: bool,
+                 catch_up: CatchUp = "once") -> JSON:
         return self.request("POST", "/api/tasks", {"cron": cron, "prompt": prompt,
-                                                   "recurring": recurring, "durable": durable})
+                                                   "recurring": recurring, "durable": durable,
+                                                   "catchUp": catch_up})
+
+    def raise_budget(self, cap_usd: float) -> JSON:
+        return self.request("POST", "/api/budget/raise", {"capUsd": cap_usd})
 
     def delete_task(self, task_id: str) -> JSON:
         return self.request("DELETE", f"/api/tasks/{_quote(task_id)}")

@@ -109,6 +109,9 @@ class ControlServer:
             web.get("/api/settings/schema", self._settings_schema),
             web.patch("/api/settings", self._settings_patch),
             web.get("/api/usage", self._usage),
+            web.get("/api/usage/turns", self._usage_turns),
+            web.get("/api/budget", self._budget),
+            web.post("/api/budget/raise", self._budget_raise),
             web.post("/api/wake", self._wake),
             web.post("/api/stop", self._stop),
             web.post("/api/pause", self._pause),
@@ -243,6 +246,24 @@ class ControlServer:
     async def _usage(self, _: web.Request) -> web.Response:
         return web.json_response(self.app.usage())
 
+    async def _usage_turns(self, request: web.Request) -> web.Response:
+        raw = request.query.get("date")
+        try:
+            day = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            return _error(400, f"date {raw!r} is not a day like 2026-11-22")
+        return web.json_response(self.app.usage_turns(day))
+
+    async def _budget(self, _: web.Request) -> web.Response:
+        return web.json_response(self.app.budget())
+
+    async def _budget_raise(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or "capUsd" not in body:
+            return _error(400, 'POST /api/budget/raise needs {"capUsd": 2.5}: today\'s new '
+                          "budget in US dollars")
+        return web.json_response(self.app.raise_budget(body["capUsd"]))
+
     async def _wake(self, _: web.Request) -> web.Response:
         self.app.wake()
         return web.json_response({"ok": True})
@@ -271,10 +292,12 @@ class ControlServer:
         body = await _json_body(request)
         if not isinstance(body, dict):
             return _error(400, 'POST /api/tasks needs {"cron": "...", "prompt": "...", '
-                          '"recurring": true|false, "durable": true|false}')
+                          '"recurring": true|false, "durable": true|false, '
+                          '"catchUp": "once"|"skip"}')
         task = self.app.add_task(body.get("cron"), body.get("prompt"),  # type: ignore[arg-type]
                                  recurring=body.get("recurring", False),
-                                 durable=body.get("durable", True))
+                                 durable=body.get("durable", True),
+                                 catch_up=body.get("catchUp", "once"))
         return web.json_response(task, status=201)
 
     async def _task_delete(self, request: web.Request) -> web.Response:

@@ -11,12 +11,14 @@ import pytest
 from kairos_desktop.agent.turn import Message, Request, TurnSpec
 from kairos_desktop.budget import BudgetExceededError, DailyBudget
 from kairos_desktop.history import History
+from kairos_desktop.home import Home
 from kairos_desktop.model_types import Usage
 from kairos_desktop.settings import Settings
 from kairos_desktop.store import Store
 from kairos_desktop.tools.web import server_tools
 from kairos_desktop.usage import UsageLedger
 from tests.agent.test_turn import SYSTEM, TOOLS, Parts, first_message, parts  # noqa: F401
+from tests.conftest import EngineFactory, wait_sleeping, write_settings
 from tests.fakes.anthropic_server import (
     FakeAnthropic,
     error,
@@ -123,3 +125,40 @@ async def test_at_the_budgets_cap_no_call_is_made_and_the_turn_says_so(
     assert fake.history == []
     [turn] = parts.usage.turns()
     assert turn["ended"] == "budget" and turn["calls"] == 0
+
+
+async def test_in_the_app_a_search_is_offered_when_on_and_the_message_names_its_source(
+        make_engine: EngineFactory, fake: FakeAnthropic, home: Home) -> None:
+    write_settings(home, {"webSearchEnabled": True, "webAllowedDomains": ["example.org"]})
+    fake.enqueue(tool_use("Sleep", {"seconds": 3000}),
+                 web_search("rent law 2026", RESULTS[:1], answer="Rents may rise 3% a year.",
+                            then=tool_use("SendUserMessage", {"message": "Rents may rise 3%.",
+                                                              "status": "normal"})),
+                 tool_use("Sleep", {"seconds": 3000}))
+    engine = make_engine()
+    await engine.start(control_api=False)
+    await wait_sleeping(engine, 1)
+    engine.app.send("what changed in the rent law?")
+    await wait_sleeping(engine, 2)
+    offered = [{k: v for k, v in t.items() if k != "cache_control"}
+               for t in fake.history[1].body["tools"] if t.get("name") == "web_search"]
+    assert offered == [{"type": "web_search_20260318", "name": "web_search", "max_uses": 5,
+                        "allowed_domains": ["example.org"]}]
+    assert "# The web" in fake.history[1].system_text
+    [answer] = [m["text"] for m in engine.outbox.recent() if m["status"] == "normal"]
+    assert answer == ("Rents may rise 3%.\n\nSources:\n"
+                      "- [Rent law 2026](https://news.example.org/rent)")
+    assert engine.app.status()["usageToday"]["webSearches"] == 1
+    stored = fake.history[2].messages[-2]["content"]  # sent back on the next call, as it came
+    assert [b["type"] for b in stored][:3] == ["server_tool_use", "web_search_tool_result",
+                                              "text"]
+
+
+async def test_with_the_web_off_no_server_tool_is_offered(
+        make_engine: EngineFactory, fake: FakeAnthropic) -> None:
+    fake.enqueue(tool_use("Sleep", {"seconds": 3000}))
+    engine = make_engine()
+    await engine.start(control_api=False)
+    await wait_sleeping(engine, 1)
+    assert not [t for t in fake.history[0].body["tools"] if "type" in t]
+    assert "# The web" not in fake.history[0].system_text

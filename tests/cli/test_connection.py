@@ -94,6 +94,9 @@ SAME: dict[str, Call] = {
 }
 SHAPE: dict[str, Call] = {
     "usage": lambda c: c.usage(),
+    "usage_turns": lambda c: c.usage_turns(),
+    "budget": lambda c: c.budget(),
+    "raise_budget": lambda c: c.raise_budget(5.0),
     "log": lambda c: c.log(query="start"),
     "settings_view": lambda c: c.settings_view(),
     "add_task": lambda c: c.add_task("5 9 * * *", "water the plants", recurring=False,
