@@ -46,6 +46,23 @@ export const LABELS = {
   approvalTimeoutSeconds: { label: "Wait for an answer (seconds)", unit: SECONDS, enabledBy: "runCommandEnabled" },
   runCommandTimeoutSeconds: { label: "Time limit per command (seconds)", unit: SECONDS, enabledBy: "runCommandEnabled" },
   runCommandMaxOutputBytes: { label: "Output kept (bytes)", unit: BYTES, step: 1000, enabledBy: "runCommandEnabled" },
+  dailyBudgetUsd: {
+    label: "Daily budget (US dollars)", unit: ["dollar", "dollars"], step: 0.5,
+    help: "At this spend no model call is made until midnight (or until you raise today's budget). Reminders are still delivered.",
+    required: "Enter an amount, or tick “no daily budget”.",
+    sentinel: { value: null, label: "no daily budget", testid: "setting-dailyBudgetNone" },
+  },
+  webSearchEnabled: { label: "Let the assistant search the web ($10 per 1,000 searches)" },
+  webFetchEnabled: { label: "Let the assistant read web pages (paid as input tokens)" },
+  webSearchMaxUses: { label: "Searches per turn, at most", unit: ["search", "searches"] },
+  webFetchMaxUses: { label: "Pages read per turn, at most", unit: ["page", "pages"] },
+  webAllowedDomains: {
+    label: "Only these sites (one per line)", mono: true, placeholder: "docs.python.org",
+    help: "Like example.com or example.com/blog (subdomains included). Leave empty for every site.",
+  },
+  webBlockedDomains: {
+    label: "Never these sites (one per line)", mono: true, help: "Only when the list above is empty.",
+  },
 
   // More settings
   allowedFolders: { label: "Folders the assistant may read and send files from (one per line)", mono: true, help: "Besides its own workspace." },
@@ -86,6 +103,11 @@ export const SECTIONS = [
   { legend: "Notifications", keys: ["notificationsEnabled", "notifyStatuses", "quietHours"] },
   { legend: "Inbox", keys: ["inboxDir"] },
   { legend: "Channels", keys: ["channelsEnabled", "allowedChannelPlugins"] },
+  { legend: "Budget", keys: ["dailyBudgetUsd"] },
+  {
+    legend: "Web", hint: "What the assistant finds on the web is someone else's text: it cites the pages it used.",
+    keys: ["webSearchEnabled", "webFetchEnabled", ["webSearchMaxUses", "webFetchMaxUses"], "webAllowedDomains", "webBlockedDomains"],
+  },
   {
     legend: "Commands",
     keys: ["runCommandEnabled", "runCommandAllowlist", ["approvalTimeoutSeconds", "runCommandTimeoutSeconds", "runCommandMaxOutputBytes"]],
@@ -102,7 +124,17 @@ export const RULES = {
     : "Not an Anthropic model id: it looks like claude-sonnet-5-5 (lowercase letters, digits, dots and dashes)."),
   maxSleepDurationMs: (v) => (v === 0 ? "Must be more than 0 minutes." : null),
   quietHours: (v) => (v && v.start === v.end ? "Start and end must differ." : null),
+  dailyBudgetUsd: (v) => (v !== null && !(v > 0) ? "Must be more than $0, or tick “no daily budget”." : null),
+  webAllowedDomains: (v) => badDomain(v),
+  webBlockedDomains: (v) => badDomain(v),
 };
+
+// As the engine checks them: a host of two labels or more, then a path; one *, only in the path.
+const DOMAIN = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(?:\/[^\s*]*(?:\*[^\s*]*)?)?$/;
+function badDomain(list) {
+  const bad = (list || []).find((d) => !DOMAIN.test(String(d).trim().replace(/^[^/]*/, (host) => host.toLowerCase())));
+  return bad === undefined ? null : `“${bad}” is not a site like example.com or example.com/blog (no https://, at most one * and only after the site).`;
+}
 
 // "maxToolIterations" -> "Max tool iterations", for a setting this table does not know yet.
 export function labelFor(key) {

@@ -1,10 +1,11 @@
 /* The sidebar: the status pill (sleeping, working, paused… and when it wakes), the assistant's
- * name wherever it is shown, and the Wake now and Pause buttons. */
+ * name wherever it is shown, and the Wake now and Pause buttons; the daily budget's banner with
+ * its Raise budget button while the budget is reached. */
 
 import { api, post } from "./api.js";
 import { $ } from "./dom.js";
 import { toast } from "./feedback.js";
-import { relTime, when } from "./format.js";
+import { formatCost, relTime, when } from "./format.js";
 import { onSettings, state } from "./state.js";
 import { updateTitle } from "./views.js";
 
@@ -17,6 +18,7 @@ function statusText(st) {
     case "working":
       return ["Working…", state.approvals.size ? "waiting for your approval" : (st.detail || "")];
     case "paused": return ["Paused", "wakes only when resumed"];
+    case "budget": return ["Daily budget reached", "no model call until midnight"];
     case "no_api_key": return ["No API key", "add one in Settings"];
     case "offline": return ["Offline", "retrying"];
     case "error": return ["Error", st.detail || ""];
@@ -46,6 +48,31 @@ export function renderStatus() {
   const paused = st.state === "paused" || st.paused === true;
   $("pause-btn").textContent = paused ? "Resume" : "Pause";
   $("pause-btn").dataset.paused = paused ? "1" : "0";
+  renderBudget(st.budget);
+}
+
+// The budget as status and the "budget" events carry it ({spentUsd, capUsd, state, ...}).
+function renderBudget(budget) {
+  const reached = budget?.state === "reached";
+  $("budget-banner").hidden = !reached;
+  if (!reached) return;
+  $("budget-text").textContent = `Today's budget is reached: ${formatCost(budget.spentUsd)} spent of `
+    + `${formatCost(budget.capUsd)}. No model call until midnight; scheduled reminders are still delivered.`;
+  $("budget-raise").textContent = `Raise today's budget to ${formatCost(raisedCap(budget))}`;
+}
+
+// The button's offer: double today's budget, and at least half as much again as is spent, in
+// whole cents above the spend (a raise must be above both).
+function raisedCap(budget) {
+  const cap = Number(budget.capUsd) || 1;
+  const spent = Number(budget.spentUsd) || 0;
+  const cents = Math.ceil(Math.max(cap * 2, spent + cap, spent * 1.5) * 100);
+  return Math.max(cents, Math.floor(spent * 100) + 1) / 100;
+}
+
+export function applyBudget(budget) {
+  state.status = { ...state.status, budget };
+  renderBudget(budget);
 }
 
 export function applyStatus(data) {
@@ -67,6 +94,14 @@ function setAssistantName(name) {
 onSettings((settings) => setAssistantName(settings.assistantName));
 
 export function wireStatus() {
+  $("budget-raise").addEventListener("click", async () => {
+    const budget = state.status?.budget;
+    if (!budget) return;
+    const r = await post("/api/budget/raise", { capUsd: raisedCap(budget) });
+    if (!r.ok) return toast(r.data.error, "error");
+    applyBudget(r.data);
+    toast(`Today's budget is now ${formatCost(r.data.capUsd)}; ${state.assistantName} goes on`, "info");
+  });
   $("wake-btn").addEventListener("click", async () => {
     const r = await post("/api/wake");
     toast(r.ok ? `${state.assistantName} is waking up` : r.data.error, r.ok ? "info" : "error");

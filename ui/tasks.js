@@ -1,5 +1,6 @@
-/* The tasks view: every scheduled task with its cron in words and its next fire time, the add
- * form that explains a cron expression as it is typed, and Delete. */
+/* The tasks view: every scheduled task with its cron in words, its next fire time and what it
+ * does with a run missed while the computer slept (its last skipped gap shown), the add form
+ * that explains a cron expression as it is typed, and Delete. */
 
 import { api, post, reportError } from "./api.js";
 import { $, debounce, h } from "./dom.js";
@@ -33,7 +34,11 @@ function taskRowEl(task) {
     h("td", { class: "task-prompt" },
       task.builtin ? h("span", { class: "badge", "data-testid": "task-builtin", title: `Built-in: ${task.builtin}` }, "built-in") : null,
       task.recurring ? null : h("span", { class: "badge badge-ok" }, "once"),
-      h("span", { "data-testid": "task-prompt-text" }, task.prompt)),
+      task.catchUp === "skip" ? h("span", { class: "badge", "data-testid": "task-skips",
+        title: "A run missed while the computer slept is skipped, not run late" }, "skips missed runs") : null,
+      h("span", { "data-testid": "task-prompt-text" }, task.prompt),
+      task.lastMissed ? h("small", { class: "task-missed", "data-testid": "task-missed" },
+        `${task.lastMissed.text} (noticed ${when(task.lastMissed.at)})`) : null),
     h("td", null,
       h("div", { class: "task-desc", "data-testid": "task-description" }, task.description || ""),
       h("div", { class: "task-cron" }, task.cron)),
@@ -87,7 +92,8 @@ async function addTask(e) {
   const prompt = $("task-prompt").value.trim();
   if (!cron) return showError("task-error", "Say when, as a cron expression.", $("task-cron"));
   if (!prompt) return showError("task-error", "Say what the assistant should do.", $("task-prompt"));
-  const r = await post("/api/tasks", { cron, prompt, recurring: $("task-recurring").checked, durable: true });
+  const r = await post("/api/tasks", { cron, prompt, recurring: $("task-recurring").checked, durable: true,
+    catchUp: $("task-catch-up").value });
   if (!r.ok) return showError("task-error", r.data.error, $("task-cron"));
   $("task-cron").value = "";
   $("task-prompt").value = "";
