@@ -38,6 +38,11 @@ from .atomic import atomic_write_text
 from .errors import SettingsError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+# The light tick's model: the cheapest current one (prices.py). "same" uses `model`; "off" sends
+# every wake-up to the full turn (no light tick: an idle day re-reads the whole conversation).
+DEFAULT_HEARTBEAT_MODEL = "claude-haiku-5-5"
+SAME_MODEL = "same"
+NO_LIGHT_TICK = "off"
 # Anthropic model ids: "claude-" then lowercase words, digits, dots and dashes
 # (claude-sonnet-5-5, claude-opus-4-1-20250805, claude-3-5-haiku-latest).
 MODEL_PATTERN = r"^claude-[a-z0-9]+(?:[.-][a-z0-9]+)*$"
@@ -118,6 +123,10 @@ class Settings(BaseModel):
     channels_enabled: bool = False
     allowed_channel_plugins: list[str] = Field(default_factory=list)
     model: str = DEFAULT_MODEL
+    # What answers a wake-up that brings nothing a person sent and no scheduled prompt (a plain
+    # tick, folder changes, PR activity) on a small context, with Sleep or Act (agent/light.py):
+    # a model id, "same" (the model setting) or "off" (every wake-up goes to the full turn).
+    heartbeat_model: str = DEFAULT_HEARTBEAT_MODEL
 
     @field_validator("inbox_dir")
     @classmethod
@@ -241,6 +250,27 @@ class Settings(BaseModel):
             raise ValueError(f"must be an Anthropic model id like {DEFAULT_MODEL!r} or "
                              f"'claude-opus-4-1-20250805' ({value!r} is not an Anthropic model id)")
         return value
+
+    @field_validator("heartbeat_model")
+    @classmethod
+    def _heartbeat_model_is_a_model_id_same_or_off(cls, value: str) -> str:
+        if value not in (SAME_MODEL, NO_LIGHT_TICK) and not re.fullmatch(MODEL_PATTERN, value):
+            raise ValueError(f"must be an Anthropic model id like {DEFAULT_HEARTBEAT_MODEL!r}, "
+                             f"\"same\" to use the model setting, or \"off\" to send every "
+                             f"wake-up to the main model (not {value!r})")
+        return value
+
+    @property
+    def light_tick(self) -> bool:
+        """Whether quiet wake-ups go to the light tick first (heartbeatModel is not "off")."""
+        return self.heartbeat_model != NO_LIGHT_TICK
+
+    @property
+    def heartbeat_model_id(self) -> str:
+        """The model id the light tick calls: heartbeatModel, or `model` for "same"."""
+        if self.heartbeat_model in (SAME_MODEL, NO_LIGHT_TICK):
+            return self.model
+        return self.heartbeat_model
 
     @field_validator("max_sleep_duration_ms")
     @classmethod

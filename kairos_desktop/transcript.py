@@ -3,8 +3,9 @@
 What the model sees next is rebuilt from it: the last compaction's summary plus the turns after.
 Quiet ticks (a tick answered only by Sleep) are never stored, so a day of idling adds nothing to the
 context and the prompt prefix stays byte-identical between ticks (the cache keeps hitting).
-When the context grows past its token budget, the oldest turns are folded into a short digest in a
-compaction record; the full history stays in the daily logs.
+When the context grows past its token budget, the oldest turns are replaced by a summary that a
+model wrote of them (agent/compaction.py), kept in a compaction record with the turns still in the
+context; the turns it replaced stay in this file (append-only) and in the daily logs.
 
 A crash mid-write can leave a torn last line. Before the next append it is moved to
 `<id>.jsonl.torn` (atomic.repair_torn_tail), so the next record starts on a line of its own; a
@@ -153,28 +154,33 @@ class Transcript:
     def context_tokens(self) -> int:
         return estimate_tokens(self.context())
 
-    def compact(self, budget_tokens: int) -> bool:
-        """Fold the oldest turns into the summary until the context fits in half the budget.
-        Returns True when something was folded."""
+    def fold_plan(self, budget_tokens: int, *, summary_tokens: int) -> list[Turn]:
+        """The oldest turns to replace by a summary of at most `summary_tokens`, so that the
+        context fits in half the budget (the newest turn always stays); [] while the context
+        fits in the budget, or when there is only one turn."""
         if self.context_tokens() <= budget_tokens or len(self.turns) < 2:
-            return False
-        folded: list[Turn] = []
-        remaining = sum(t.tokens for t in self.turns) + estimate_tokens(self.summary)
-        while len(self.turns) > 1 and remaining > budget_tokens // 2:
-            turn = self.turns.pop(0)
-            remaining -= turn.tokens
-            folded.append(turn)
-        digest = [self.summary] if self.summary else []
-        digest += [digest_turn(t) for t in folded]
-        summary = "\n".join(d for d in digest if d)
-        max_chars = budget_tokens  # about a quarter of the budget, in tokens
-        if len(summary) > max_chars:
-            summary = "[older entries dropped; see the daily logs]\n" + summary[-max_chars:]
+            return []
+        remaining = sum(t.tokens for t in self.turns) + summary_tokens
+        count = 0
+        while count < len(self.turns) - 1 and remaining > budget_tokens // 2:
+            remaining -= self.turns[count].tokens
+            count += 1
+        return self.turns[:count]
+
+    def fold(self, count: int, summary: str, at: str, *, by: str) -> None:
+        """Replace the `count` oldest turns by `summary` (it covers the previous summary too),
+        kept in a compaction record with the turns that stay and the times of those it
+        replaced."""
+        folded, kept = self.turns[:count], self.turns[count:]
+        record: dict[str, Any] = {
+            "type": "compaction", "at": at, "by": by, "summary": summary,
+            "folded": {"turns": len(folded), "from": folded[0].at if folded else "",
+                       "to": folded[-1].at if folded else ""},
+            "kept": [{"at": t.at, "messages": t.messages} for t in kept]}
+        self._append(record)
         self.summary = summary
+        self.turns = kept
         self._context = None
-        self._append({"type": "compaction", "summary": summary,
-                      "kept": [{"at": t.at, "messages": t.messages} for t in self.turns]})
-        return True
 
 
 def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
@@ -200,31 +206,6 @@ def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
                     break
         if isinstance(record, dict):
             yield record
-
-
-def digest_turn(turn: Turn) -> str:
-    """One or two lines per turn: what came in, what the assistant said and did."""
-    said_in: list[str] = []
-    said_out: list[str] = []
-    tools: list[str] = []
-    for message in turn.messages:
-        for block in message["content"]:
-            if message["role"] == "user" and block.get("type") == "text":
-                said_in.append(block["text"])
-            elif block.get("type") == "tool_use":
-                tools.append(block["name"])
-                if block["name"] == "SendUserMessage":
-                    said_out.append(str(block.get("input", {}).get("message", "")))
-    def short(parts: list[str]) -> str:
-        text = " / ".join(p.replace("\n", " ") for p in parts)
-        return text if len(text) <= 300 else text[:297] + "..."
-    line = f"- {turn.at}: in: {short(said_in) or '-'}"
-    if said_out:
-        line += f" | told the user: {short(said_out)}"
-    used = sorted(set(tools) - {"SendUserMessage", "Sleep"})
-    if used:
-        line += f" | used: {', '.join(used)}"
-    return line
 
 
 def repair(messages: list[Message]) -> list[Message]:

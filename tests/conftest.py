@@ -45,10 +45,15 @@ def fake() -> Iterator[FakeAnthropic]:
         yield server
 
 
+# The tests of the full turn script what the model answers a tick: they run without the light
+# tick (heartbeatModel "off"); tests/agent/test_light.py turns it on (LIGHT_ON) to test it.
+NO_LIGHT_TICK = {"heartbeatModel": "off"}
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
     home = Home(tmp_path / "home").ensure()
-    write_settings(home, {"inboxDir": str(tmp_path / "inbox")})
+    write_settings(home, {"inboxDir": str(tmp_path / "inbox"), **NO_LIGHT_TICK})
     return home
 
 

@@ -1,7 +1,9 @@
-"""The transcript: append-only, resumable, compacted so that the context stays bounded."""
+"""The transcript: append-only, resumable, its oldest turns replaced by a summary so that the
+context stays bounded (the file keeps them)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -82,16 +84,38 @@ def test_a_turn_glued_onto_a_torn_line_by_an_older_version_is_still_loaded(
 
 def test_a_weeks_worth_of_turns_stays_within_the_context_budget(tmp_path: Path) -> None:
     transcript = Transcript.open(tmp_path, "s1")
-    budget = 5_000
+    budget, summary_tokens = 5_000, 600
     for i in range(7 * 24):  # one active turn an hour for a week
         transcript.append_turn(_turn(i), f"day{i // 24} {i % 24:02d}:00")
-        transcript.compact(budget)
+        folded = transcript.fold_plan(budget, summary_tokens=summary_tokens)
+        if folded:  # what a model would write: here, which turns it covers
+            summary = f"summary of turns up to {folded[-1].at}"
+            transcript.fold(len(folded), summary, folded[-1].at, by="claude-test")
         assert transcript.context_tokens() <= budget
     context = transcript.context()
-    assert "earlier-conversation" in context[0]["content"][0]["text"]
+    assert context[0]["content"][0]["text"].startswith("<earlier-conversation")
+    assert "summary of turns up to" in context[0]["content"][0]["text"]
     assert "answer 167" in str(context)  # the newest turn is verbatim
-    reopened = Transcript.open(tmp_path, "s1")  # compaction survives a restart
+    assert "answer 0" not in str(context)
+    reopened = Transcript.open(tmp_path, "s1")  # the summary is kept with the session
     assert reopened.context() == context
+    assert "answer 0" in transcript.path.read_text()  # the file keeps every turn
+
+
+def test_the_oldest_turns_are_folded_only_past_the_budget_and_the_newest_always_stays(
+        tmp_path: Path) -> None:
+    transcript = Transcript.open(tmp_path, "s1")
+    transcript.append_turn(_turn(1), "t1")
+    assert transcript.fold_plan(5_000, summary_tokens=600) == []  # it fits
+    transcript.append_turn([{"role": "user", "content": [{"type": "text",
+                                                          "text": "y" * 40_000}]}], "t2")
+    assert [t.at for t in transcript.fold_plan(5_000, summary_tokens=600)] == ["t1"]
+    transcript.fold(1, "what t1 said", "t2", by="claude-test")
+    assert [t.at for t in transcript.turns] == ["t2"]
+    assert transcript.fold_plan(5_000, summary_tokens=600) == []  # one turn: nothing to fold
+    record = json.loads(transcript.path.read_text().splitlines()[-1])
+    assert record["type"] == "compaction" and record["by"] == "claude-test"
+    assert record["folded"] == {"turns": 1, "from": "t1", "to": "t1"}
 
 
 def test_repair_drops_orphan_tool_results_and_answers_dangling_tool_uses() -> None:

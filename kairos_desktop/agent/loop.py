@@ -2,6 +2,11 @@
 what arrived), let the model act through tools until it calls Sleep (the agent turn of turn.py:
 backoff, clipping, tool logging, usage), log everything, repeat.
 
+A wake-up with nothing a person sent and no scheduled prompt goes first to the light tick
+(light.py: a small bounded context on heartbeatModel, Sleep or Act); Act runs the full turn with
+its reason in the tick. A full turn that leaves the context past its budget has its oldest turns
+summarised by the model (compaction.py).
+
 Invariants:
 - Inbound items are acked only once their turn is stored, and the stored record carries their
   ids: a failed call or a crash before it replays them, a crash after it (before the ack) does
@@ -16,6 +21,7 @@ Invariants:
   when the turn carries their message, else after the third attempt.
 - A quiet turn (the user said nothing, the model only slept) is logged but never stored, so the
   conversation prefix, and with it the prompt cache, stays identical from one idle tick to the next.
+  A quiet light tick stores nothing either, and its own prefix is byte-identical between ticks.
   Every call of a turn sends the prefix as it was when the turn began, however the turn is stored.
 - Every wait goes through the Clock; nothing here reads the time or sleeps on its own.
 """
@@ -51,8 +57,10 @@ from ..status import EngineStatus, State
 from ..tools.base import ToolContext, ToolRegistry, TurnState
 from ..transcript import SLEEP_RESULT, Transcript, repair, stored_item_ids
 from ..usage import UsageLedger
+from . import light
+from .compaction import Compactor, compaction_runner
 from .prompts import no_key_reply, render_item, server_instructions, system_prompt, tick_block
-from .turn import AgentRunner, StopRequested, TurnResult, TurnSpec
+from .turn import AgentRunner, RetryPolicy, StopRequested, TurnResult, TurnSpec
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,16 @@ TURN_FAILED_RETRY_S = 60.0
 CONTEXT_REFUSED_RETRY_S = 600.0
 # A held item's text above this many characters is handed back to the user as a file.
 HELD_FILE_MIN_CHARS = 2_000
+# The light tick waits out an outage like a turn, but gives up on what retrying cannot mend (a
+# heartbeatModel the API does not know): that wake-up goes to the full turn instead.
+LIGHT_RETRY = RetryPolicy(give_up_non_retryable=True)
+# Failures of the light tick that name heartbeatModel itself: the user is told what to set.
+LIGHT_MODEL_FAULTS = ("unknown model", "not allowed")
+
+
+class _HandOver(Exception):
+    """Raised by the light tick's retry wait when a person's message or a scheduled prompt
+    arrived meanwhile: the wake-up goes to the full turn at once, with it."""
 
 
 @dataclass
@@ -122,6 +140,17 @@ class AssistantLoop:
         self._runner = AgentRunner(model=model, settings=settings, usage=usage, bus=bus,
                                    daily_log=daily_log, clock=clock,
                                    on_retry=self._report_outage, wait=self._wait_to_retry)
+        # The light tick and the compaction run through the same agent turn, each with its own
+        # runner: its retry policy and its name in the usage history.
+        self._light_runner = AgentRunner(model=model, settings=settings, usage=usage, bus=bus,
+                                         daily_log=daily_log, clock=clock, retry=LIGHT_RETRY,
+                                         on_retry=self._report_outage,
+                                         wait=self._wait_light_retry, log_kind="light tool",
+                                         tool_events=False, caller="light")
+        self._compactor = Compactor(compaction_runner(
+            model=model, settings=settings, usage=usage, bus=bus, daily_log=daily_log,
+            clock=clock), daily_log)
+        self._light_failed_for: str | None = None  # the heartbeatModel the user was told of
 
     # -- control -----------------------------------------------------------------------------
 
@@ -150,6 +179,7 @@ class AssistantLoop:
         """The user wants attention (a wake, a message): a model call in flight that shows no
         sign of life is given up and tried again at once (a backoff wait ends on the arrival)."""
         self._runner.nudge()
+        self._light_runner.nudge()
 
     # Set by the panel page while it has the focus (cleared on blur or when its stream ends).
     panel_focused = False
@@ -409,21 +439,136 @@ class AssistantLoop:
         return rendered
 
     async def _turn(self) -> None:
+        """A wake-up: on the light context first when nothing a person sent nor a scheduled
+        prompt is in it (light.py); on the full context when one is, or when the light tick
+        hands over (Act)."""
+        items = self.queue.pending()
+        logged = self._log_items(items, set())
+        reason: str | None = None
+        if self._settings().light_tick and light.goes_light(items):
+            try:
+                reason = await self._light_tick(items, self._clock.now())
+            except _HandOver:
+                reason = None  # a person's message arrived meanwhile: it goes in the full turn
+            else:
+                if reason is None:
+                    return  # quiet: slept on the light context
+        await self._full_turn(logged, reason)
+
+    def _log_items(self, items: list[InboundItem], logged: set[str]) -> set[str]:
+        """Log what arrived (once per item, whatever context answers it)."""
+        for item in items:
+            if item.id not in logged:
+                self._log.append(item.kind, item.text,
+                                 external_source=item.source if item.external else None)
+        return logged | {i.id for i in items}
+
+    # -- the light tick ----------------------------------------------------------------------
+
+    async def _light_tick(self, items: list[InboundItem], now: datetime) -> str | None:
+        """Answer the wake-up on the light context (heartbeatModel, Sleep or Act). Returns the
+        reason to run the full turn, or None when it slept (its items acked, nothing stored,
+        the next sleep scheduled). Raises _HandOver when a person's item arrives during a
+        retry wait, what a turn raises at the daily budget's cap or when stopping."""
+        settings = self._settings()
+        model_id = settings.heartbeat_model_id
+        self._turn_has_user = False
+        self._set_state("working")
+        ttl = self._cache_ttl()
+        memory = self._memory_prompt(settings) if self._memory is not None else None
+        system = light.light_system(settings, memory=memory, transcript=self.transcript,
+                                    scheduler=self._scheduler, ttl=ttl)
+        decision = light.LightDecision()
+        tools = light.light_tools(decision)
+        definitions = light.light_tool_definitions(tools, ttl)
+        tick = tick_block(now, present=self._present(now), last_interaction=self.last_interaction)
+        first = light.light_message(tick, self._render_within_budget(items, settings))
+        ctx = ToolContext(settings=settings, policy=self._policy(), deliveries=self._deliveries,
+                          daily_log=self._log, clock=self._clock, turn=TurnState(),
+                          scheduler=self._scheduler, memory=self._memory,
+                          subscriptions=self._subscriptions)
+        spec = TurnSpec(
+            request=lambda messages: (system, definitions, messages), tools=tools, ctx=ctx,
+            max_iterations=light.LIGHT_MAX_ITERATIONS, cache_ttl=ttl,
+            stop_tools=frozenset({"Sleep", light.ACT}), resume_answer=SLEEP_RESULT,
+            model=model_id, max_tokens=light.LIGHT_MAX_TOKENS, on_reply=self._on_light_reply)
+        try:
+            result = await self._light_runner.run(spec, [first])
+        except ModelUnavailableError as exc:
+            if exc.retryable and not exc.refused:
+                raise
+            return await self._light_failed(exc, settings)
+        self._light_failed_for = None
+        if decision.act:
+            self._log.append("tick", f"light tick on {model_id}: acting ({decision.reason})")
+            return decision.reason
+        if result.ended == "max_iterations":
+            reason = (f"the heartbeat model ({model_id}) called neither Sleep nor Act in "
+                      f"{light.LIGHT_MAX_ITERATIONS} calls")
+            self._log.append("tick", f"light tick: {reason}; handing over to the full turn")
+            return reason
+        self._settle(_TurnState(items), now.isoformat(timespec="seconds"))
+        sleep_s = self.clamp_sleep(ctx.turn.sleep_seconds)
+        self._last_sleep_s = sleep_s
+        self._log.append("tick", f"quiet; {_sleep_words(sleep_s)} (light tick on {model_id})")
+        self.status.turns += 1
+        self._outage_reported = False
+        self._failed_turns = 0
+        self._told_over_budget.clear()
+        if any(i.wakes for i in self.queue.pending()):
+            self._deadline = 0.0  # something arrived during the tick: go again at once
+            self._set_state("working")
+        else:
+            self._schedule_sleep(sleep_s)
+        return None
+
+    async def _light_failed(self, exc: ModelUnavailableError, settings: Settings) -> str:
+        """The light call was refused (what arrived: the full turn sets it aside) or cannot work
+        as set up: this wake-up goes to the full turn (which reports a bad key or no credit
+        itself). A heartbeatModel the API does not know or allow is told once per value."""
+        model_id = settings.heartbeat_model_id
+        self._log.append("error", f"the light tick on {model_id} failed ({exc}); this wake-up "
+                         f"goes to the full turn on {settings.model}")
+        if exc.kind in LIGHT_MODEL_FAULTS and self._light_failed_for != model_id:
+            self._light_failed_for = model_id
+            answer = f"{exc.status} ({exc.kind})" if exc.status else exc.kind
+            await self._deliveries.message(
+                f"The heartbeat model {model_id} (setting heartbeatModel) cannot be used: the "
+                f"model API answered {answer}. Until it is fixed, every quiet wake-up goes to "
+                f"the main model ({settings.model}), which costs more. Set another with "
+                "`kairos settings set heartbeatModel <model id>`, or `kairos settings set "
+                "heartbeatModel same` to use the main model for it.", "system")
+        return f"the heartbeat model could not decide ({exc.kind})"
+
+    def _on_light_reply(self, reply: ModelReply) -> None:
+        if self.status.state != "working":  # a call went through after an outage
+            self._set_state("working")
+        if reply.text:
+            self._log.append("thought", f"(light tick) {reply.text}")
+
+    async def _wait_light_retry(self, seconds: float) -> None:
+        """The light tick's wait between attempts: as a turn's, and when what arrived meanwhile
+        is for the full turn (a person's message, a scheduled prompt), it goes there at once."""
+        await self._wait_to_retry(seconds)
+        if not light.goes_light(self.queue.pending()):
+            raise _HandOver
+
+    # -- the full turn -----------------------------------------------------------------------
+
+    async def _full_turn(self, logged: set[str], act_reason: str | None) -> None:
         settings = self._settings()
         now = self._clock.now()
         state = _TurnState(self.queue.pending())
+        self._log_items(state.items, logged)
         self._turn_has_user = any(i.kind == "user" for i in state.items)
         if self._turn_has_user:
             self.mark_interaction()
-        for item in state.items:
-            self._log.append(item.kind, item.text,
-                             external_source=item.source if item.external else None)
         self._set_state("working")
         ttl = self._cache_ttl()
         history = list(self.transcript.context())  # every call of the turn sends this prefix
         unanswered = self.transcript.unanswered_tool_uses()
         while True:
-            turn_messages = [self._first_message(now, state, unanswered)]
+            turn_messages = [self._first_message(now, state, unanswered, act_reason)]
             ctx = ToolContext(settings=settings, policy=self._policy(),
                               deliveries=self._deliveries, daily_log=self._log,
                               clock=self._clock, turn=TurnState(), scheduler=self._scheduler,
@@ -459,12 +604,14 @@ class AssistantLoop:
             break
         await self._end_turn(state, turn_messages, result, ctx, now)
 
-    def _first_message(self, now: datetime, state: _TurnState, unanswered: list[str]
-                       ) -> dict[str, Any]:
-        """The turn's user message: answers to the Sleep the last turn ended on, the tick, what
-        arrived (within the sources' budget), and a note for what was set aside."""
+    def _first_message(self, now: datetime, state: _TurnState, unanswered: list[str],
+                       act_reason: str | None = None) -> dict[str, Any]:
+        """The turn's user message: answers to the Sleep the last turn ended on, the tick (with
+        the light tick's reason when it handed over), what arrived (within the sources'
+        budget), and a note for what was set aside."""
         settings = self._settings()
-        tick = tick_block(now, present=self._present(now), last_interaction=self.last_interaction)
+        tick = tick_block(now, present=self._present(now), last_interaction=self.last_interaction,
+                          act_reason=act_reason)
         parts = [tick, *self._render_within_budget(state.sent, settings)]
         if state.set_aside and state.refusal is not None:
             kinds = ", ".join(sorted({i.kind for i in state.set_aside}))
@@ -568,11 +715,13 @@ class AssistantLoop:
         else:
             self._store_progress(state, turn_messages, now)
             self._log.append("tick", f"{calls} model call(s); {_sleep_words(sleep_s)}")
-            if self.transcript.compact(settings.context_budget_tokens):
-                self._log.append("compaction", "older turns folded into a summary")
-                self._memory_snapshot = None  # the cache is rebuilt anyway: refresh the tail
             if self._on_active_turn is not None and from_user:
                 self._on_active_turn()
+        # Past the context budget, the oldest turns are summarised by the model (once per turn;
+        # a failure keeps everything and the next turn tries again).
+        if await self._compactor.compact(self.transcript, settings, ctx,
+                                         now.isoformat(timespec="seconds")):
+            self._memory_snapshot = None  # the cache is rebuilt anyway: refresh the tail
         self.status.turns += 1
         self._outage_reported = False
         self._failed_turns = 0

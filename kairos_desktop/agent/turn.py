@@ -108,6 +108,10 @@ class TurnSpec:
     ctx: ToolContext
     max_iterations: int
     cache_ttl: str = "5m"  # the TTL of the request's breakpoints: what its cache writes cost
+    # The model its calls go to, and their output cap (None: the settings' model and
+    # maxOutputTokens): the light tick runs on heartbeatModel with a small cap.
+    model: str | None = None
+    max_tokens: int | None = None
     # A successful call of one of these ends the turn once its batch of calls has run.
     stop_tools: frozenset[str] = frozenset()
     # Set when a stop call is answered by the caller as it resumes (Sleep: "Woke up." at the next
@@ -239,6 +243,7 @@ class AgentRunner:
         while True:
             self._usage.check()  # the daily budget: raises at its cap, before any call
             settings = self._settings()
+            model = spec.model or settings.model
             system, tools, request = spec.request(messages)
             if self._web_refused is not None and self._web_refused == web.settings_key(settings):
                 tools = web.without_server_tools(tools)
@@ -250,8 +255,8 @@ class AgentRunner:
                         "no API key is set any more: set one with `kairos key set`",
                         kind="no key")
                 reply = await self._watched(functools.partial(
-                    client.create, model=settings.model, system=system, tools=tools,
-                    messages=request, max_tokens=settings.max_output_tokens),
+                    client.create, model=model, system=system, tools=tools,
+                    messages=request, max_tokens=spec.max_tokens or settings.max_output_tokens),
                     float(settings.model_timeout_seconds))
             except _Nudged:
                 continue  # tried again at once: not a failed attempt
@@ -271,7 +276,7 @@ class AgentRunner:
                     await self._on_retry(exc, attempt, wait)
                 await self._wait(wait)
                 continue
-            self._record(settings.model, reply, spec.cache_ttl)
+            self._record(model, reply, spec.cache_ttl)
             return reply
 
     async def _watched(self, start: Callable[..., Awaitable[ModelReply]],

@@ -332,6 +332,14 @@ class RecordedRequest:
     reply_status: int = 0
     """Status the server answered (or is about to answer) with; 0 if undecided or dropped."""
     method: str = "POST"
+    usage: dict[str, Any] | None = None
+    """The usage the server answered with (input, cache read, cache write, output tokens);
+    None until a successful reply was sent."""
+
+    @property
+    def model(self) -> str:
+        """The model id the request asked for."""
+        return str(self.body.get("model", ""))
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -1294,6 +1302,7 @@ class FakeAnthropic:
             "stop_sequence": None,
             "usage": usage.as_dict(output_tokens, server_tool_use),
         }
+        req.usage = dict(message["usage"])
         extra = dict(reply.headers)
         if reply.broken is not None:
             self._send_broken(h, reply.broken, message, bool(body.get("stream")), extra)
