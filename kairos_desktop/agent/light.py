@@ -13,14 +13,17 @@ Invariants:
   is stored or a task changes, the memory section once a day (memory/prompt.py). The tick's time
   and what arrived go in the one user message after it, never marked. Two quiet ticks send the
   same bytes up to that message, so an idle day costs the same on day 1000 as on day 1.
-- What a person sent (the user, a channel, a notification reply) and scheduled prompts never go
-  here (`goes_light`): they go straight to the full turn. So does any kind of item not known to
-  be a machine event: a new source is never answered by the small model by mistake.
+- What a person sent (the user, a channel, a notification reply) and the prompts of tasks the
+  user or the model scheduled never go here (`goes_light`): they go straight to the full turn.
+  So does any kind of item not known to be a machine event: a new source is never answered by
+  the small model by mistake. The built-in check-ins do come here: they ask "is there anything
+  to do?" twice a day, which on the full context cost more than all the day's ticks.
 - The calls go through the one agent turn (AgentRunner): backoff, budget check, usage, logging.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,8 +45,8 @@ if TYPE_CHECKING:
 LIGHT_KINDS = frozenset({"folder", "pr"})
 # The digest of the recent conversation: its last turns, one line each; what came in and what
 # the assistant told the user are each cut to this length.
-DIGEST_TURNS = 6
-DIGEST_PART_CHARS = 160
+DIGEST_TURNS = 5
+DIGEST_PART_CHARS = 140
 # The open tasks: the next ones due, their prompt cut to this length.
 TASKS_LISTED = 12
 TASK_PROMPT_CHARS = 100
@@ -51,12 +54,27 @@ TASK_PROMPT_CHARS = 100
 LIGHT_MAX_TOKENS = 1_024
 LIGHT_MAX_ITERATIONS = 3
 ACT = "Act"
+# The markup the loop wraps around a turn's input (prompts.py): left out of the digest.
+_TICK = re.compile(r"<tick\b[^>]*/>")
+_OPEN = re.compile(r'<(message|scheduled-task|event|external|channel)\b(?:[^>]*?source="([^"]*)")?'
+                   r"[^>]*>")
+_CLOSE = re.compile(r"</(?:message|scheduled-task|event|external|channel)>")
 
 
-def goes_light(items: Iterable[InboundItem]) -> bool:
-    """True when nothing among `items` was sent by a person or scheduled: a plain tick (no
-    items) or only machine events."""
-    return all(item.kind in LIGHT_KINDS for item in items)
+def goes_light(items: Iterable[InboundItem],
+               scheduler: Scheduler | None = None) -> bool:
+    """True when nothing among `items` was sent by a person or scheduled by one: a plain tick
+    (no items), machine events, or the prompt of a built-in check-in (the morning check-in, the
+    daily catch-up: the assistant's own "anything to do?", a tick with a question). A task
+    the user or the model created always goes to the full turn."""
+    return all(item.kind in LIGHT_KINDS or _builtin_check(item, scheduler) for item in items)
+
+
+def _builtin_check(item: InboundItem, scheduler: Scheduler | None) -> bool:
+    if item.kind != "cron" or scheduler is None:
+        return False
+    task = scheduler.get(str(item.meta.get("taskId", "")))
+    return task is not None and task.builtin is not None and task.action == "prompt"
 
 
 @dataclass
@@ -157,11 +175,15 @@ def turn_gist(turn: Turn) -> str:
 
 
 def _without_tick(text: str) -> str:
-    start = text.find("<tick ")
-    if start == -1:
-        return text.strip()
-    end = text.find("/>", start)
-    return (text[:start] + text[end + 2:]).strip() if end != -1 else text.strip()
+    """A turn's input without the app's markup: no tick, the user's words as they are, others'
+    marked with where they came from."""
+    def opening(match: re.Match[str]) -> str:
+        tag, source = match.group(1), match.group(2)
+        if tag == "message":
+            return ""
+        return "[scheduled task] " if tag == "scheduled-task" else f"[from {source or tag}] "
+
+    return _CLOSE.sub("", _OPEN.sub(opening, _TICK.sub("", text))).strip()
 
 
 def _flat(parts: list[str]) -> str:
@@ -171,7 +193,7 @@ def _flat(parts: list[str]) -> str:
 
 def open_tasks(scheduler: Scheduler | None) -> str:
     """The scheduled tasks, the next due first, at most TASKS_LISTED (their prompts short)."""
-    head = "# Open tasks (scheduled prompts come to the full turn by themselves when due)"
+    head = "# Open tasks (each one's prompt arrives by itself when it is due)"
     if scheduler is None:
         return f"{head}\n(scheduling is off)"
     tasks = [t for t in scheduler.tasks() if t.action == "prompt"]

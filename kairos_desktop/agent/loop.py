@@ -445,7 +445,7 @@ class AssistantLoop:
         items = self.queue.pending()
         logged = self._log_items(items, set())
         reason: str | None = None
-        if self._settings().light_tick and light.goes_light(items):
+        if self._settings().light_tick and light.goes_light(items, self._scheduler):
             try:
                 reason = await self._light_tick(items, self._clock.now())
             except _HandOver:
@@ -550,7 +550,7 @@ class AssistantLoop:
         """The light tick's wait between attempts: as a turn's, and when what arrived meanwhile
         is for the full turn (a person's message, a scheduled prompt), it goes there at once."""
         await self._wait_to_retry(seconds)
-        if not light.goes_light(self.queue.pending()):
+        if not light.goes_light(self.queue.pending(), self._scheduler):
             raise _HandOver
 
     # -- the full turn -----------------------------------------------------------------------

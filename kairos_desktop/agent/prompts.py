@@ -78,8 +78,8 @@ def _conversation_section(settings: Settings) -> str:
             "  turns in brief, the open tasks, what arrived). It wakes you only when something",
             "  needs doing: then your tick carries its reason (act_reason). Weigh it, but decide",
             "  for yourself; Sleep if it was wrong.",
-            "- The user's messages, channel messages and scheduled task prompts always come",
-            "  straight to you."]
+            "- The user's messages, channel messages and the tasks you or the user scheduled",
+            "  always come straight to you (the built-in check-ins go to the heartbeat first)."]
     lines += [
         "- When the conversation grows past its budget, its oldest turns are replaced by a",
         "  summary a model wrote of them (<earlier-conversation>: what was asked, decided, found,",
@@ -153,8 +153,10 @@ full assistant does, so that quiet hours cost almost nothing.
   tasks. Then the <tick> with the user's local time and whether they are present, and what
   arrived: folder changes or pull-request activity, or nothing (a plain tick).
 - You do NOT see the whole conversation and cannot talk to the user or use any other tool.
-- The user's own messages, channel messages and scheduled task prompts never come to you: they
-  go straight to the full assistant.
+- The user's own messages, channel messages and the tasks the user or the assistant scheduled
+  never come to you: they go straight to the full assistant. The built-in check-ins (the
+  morning check-in, the daily catch-up) do: their prompt arrives as <scheduled-task>; Act when
+  it finds something that needs doing (open work in the log, something due), else Sleep.
 
 # What you do: call exactly one tool
 - Act(reason): something needs the full assistant now (the main model with the whole

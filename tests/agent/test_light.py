@@ -155,6 +155,26 @@ async def test_what_a_person_sent_and_scheduled_prompts_skip_the_light_tick(
     assert "SendUserMessage" in fake.history[1].tool_names
 
 
+async def test_a_built_in_check_in_asks_the_heartbeat_first_and_a_users_task_does_not(
+        make_engine: EngineFactory, fake: FakeAnthropic, home: Home) -> None:
+    write_settings(home, {**LIGHT_ON, "maxSleepDurationMs": -1})
+    fake.on_empty = tool_use("Sleep", {"seconds": 60})
+    engine = make_engine()
+    await engine.start(control_api=False)
+    await wait_sleeping(engine, 1)
+    check_in = {t.builtin: t for t in engine.scheduler.tasks()}["daily-catch-up"]
+    mine = engine.scheduler.create("0 12 * * *", "water the plants", recurring=True,
+                                   durable=True)
+    for turn, task in enumerate((check_in, mine), start=2):
+        engine.queue.put(InboundItem(kind="cron", text=task.prompt, source=f"task:{task.id}",
+                                     meta={"taskId": task.id}))
+        await wait_sleeping(engine, turn)
+    _, catch_up, plants = fake.history
+    assert catch_up.model == DEFAULT_HEARTBEAT_MODEL and "Daily catch-up" in \
+        catch_up.last_user_text
+    assert plants.model == DEFAULT_MODEL and "water the plants" in plants.last_user_text
+
+
 async def test_a_folder_change_the_heartbeat_sleeps_on_is_acked_and_not_stored(
         make_engine: EngineFactory, fake: FakeAnthropic, home: Home) -> None:
     write_settings(home, {**LIGHT_ON, "maxSleepDurationMs": -1})
