@@ -79,6 +79,7 @@ class EngineApp(HomeApp):
 
     def _on_user_message(self, item: InboundItem) -> None:
         self._engine.heartbeat.mark_interaction()
+        self._engine.heartbeat.nudge()  # a hung model call is given up: the message goes now
 
     def _apply_settings(self, changes: JSON) -> None:
         self._engine.apply_settings()
@@ -108,6 +109,7 @@ class EngineApp(HomeApp):
         data.update(assistantName=engine.settings.assistant_name, running=engine.started,
                     home=str(engine.home.root), paused=engine.heartbeat.paused,
                     queued=len(engine.services.queue), usageToday=engine.services.usage.day(),
+                    held=len(engine.services.queue.held()),
                     budget=self.budget(),
                     approvalsPending=len(engine.approvals.pending()),
                     apiKey=engine.has_model, model=engine.settings.model,

@@ -224,6 +224,7 @@ class HomeApp:
         return {"running": False, "state": "stopped", "home": str(self.home.root),
                 "assistantName": self._settings.assistant_name, "model": self._settings.model,
                 "queued": len(self.services.queue), "usageToday": self.services.usage.day(),
+                "held": len(self.services.queue.held()),
                 "budget": self.budget(),
                 "settingsProblems": list(self.settings_problems)}
 
@@ -307,6 +308,14 @@ class HomeApp:
 
     def approvals(self) -> list[JSON]:
         return []  # requests live in the running app; a restart denies what was waiting
+
+    def queued(self) -> list[JSON]:
+        """What waits for the next turn, in the order the model will see it (texts previewed)."""
+        return [item.view() for item in self.services.queue.pending()]
+
+    def held(self) -> list[JSON]:
+        """Items set aside because the model API refused them, oldest first, with the reason."""
+        return [held.view() for held in self.services.queue.held()]
 
     # -- actions on the home's files ---------------------------------------------------------
 
@@ -413,6 +422,24 @@ class HomeApp:
 
     def undo_dream(self) -> str:
         return self.services.snapshots.undo()
+
+    def retry_held(self, item_id: str) -> JSON:
+        """Put a held item back into the queue as it is (the API may refuse it again: then it
+        is set aside again). NotFoundError when no held item has that id."""
+        item = self.services.queue.retry_held(item_id)
+        self.services.daily_log.append("held", f"{item.kind} {item.id} put back into the "
+                                       "queue by the user")
+        self.bus.publish("held", id=item.id, retried=True)
+        return {**item.view(), "queued": True,
+                "delivered": "running" if self.running else "next start"}
+
+    def drop_held(self, item_id: str) -> JSON:
+        """Let a held item go for good (the user's decision); returns what it was."""
+        held = self.services.queue.drop_held(item_id)
+        self.services.daily_log.append("held", f"{held.item.kind} {held.item.id} dropped by "
+                                       f"the user: {held.item.view()['preview']}")
+        self.bus.publish("held", id=held.item.id, dropped=True)
+        return held.view()
 
     # -- actions of the running app only -----------------------------------------------------
 

@@ -16,6 +16,7 @@ import { loadApprovals, onApproval } from "./approvals.js";
 import { loadChat, markVisibleRead, onInbound, onMessage, setChatMode, startChat, wireChat } from "./chat.js";
 import { loadDream, onDream, wireDream } from "./dream.js";
 import { closeEvents, connectEvents, on } from "./events.js";
+import { loadHeld, onHeld } from "./held.js";
 import { refreshRelativeTimes } from "./format.js";
 import { loadInbox, onFile, setInboxRead } from "./inbox.js";
 import { loadMemory } from "./memory.js";
@@ -47,11 +48,12 @@ on("task", refreshTasks);
 on("tasks", refreshTasks);
 on("dream", onDream);
 on("approval", onApproval);
+on("held", onHeld);
 
 // After a dropped stream: what changed meanwhile is fetched once.
 async function resync() {
   try {
-    const [st] = await Promise.all([api("/api/status"), loadApprovals()]);
+    const [st] = await Promise.all([api("/api/status"), loadApprovals(), loadHeld()]);
     if (st.ok) applyStatus(st.data);
     await loadView(state.view);
   } catch (err) {
@@ -119,7 +121,7 @@ async function boot() {
   try {
     connectEvents(resync);
     const [st, se] = await Promise.all([api("/api/status"), api("/api/settings"), loadApprovals(),
-      loadInbox().catch(reportError), ensureForm().catch(reportError)]);
+      loadInbox().catch(reportError), ensureForm().catch(reportError), loadHeld().catch(reportError)]);
     if (st.ok) applyStatus(st.data);
     if (se.ok) {
       applySettings(se.data.settings);

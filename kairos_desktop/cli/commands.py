@@ -87,6 +87,8 @@ def cmd_status(conn: Connection, args: argparse.Namespace) -> int:
                   "(`kairos approvals`)")
     if "queued" in data:
         print(f"queued: {data['queued']}")
+    if data.get("held"):
+        print(f"held: {data['held']} (the model API refused them: `kairos queue`)")
     usage = data.get("usageToday")
     if usage:
         print(f"today: {usage['calls']} model calls, {usage['input']:,} input / "
@@ -109,6 +111,48 @@ def cmd_messages(conn: Connection, args: argparse.Namespace) -> int:
         print("no messages yet")
     for item in items:
         print(f"{item['createdAt']} [{item['status']}] {item['text']}")
+    return 0
+
+
+@on_connection
+def cmd_queue(conn: Connection, args: argparse.Namespace) -> int:
+    queued, held = conn.queued(), conn.held()
+    if args.json:
+        return _print_json({"queued": queued, "held": held})
+    if not queued:
+        print("nothing is queued")
+    for item in queued:
+        print(f"{item['id']}  {item['kind']:<12} {item['createdAt'] or '-':<25} "
+              f"{item['preview'][:60]}")
+    if held:
+        print(f"\nheld (the model API refused them; `kairos queue retry ID` or "
+              f"`kairos queue drop ID`): {len(held)}")
+    for item in held:
+        file = f"\n    its text: {item['file']}" if item.get("file") else ""
+        print(f"{item['id']}  {item['kind']:<12} held {item['heldAt']}  "
+              f"{item['preview'][:60]}\n    why: {item['reason']}{file}")
+    return 0
+
+
+@on_connection
+def cmd_queue_retry(conn: Connection, args: argparse.Namespace) -> int:
+    try:
+        item = conn.retry_held(args.id)
+    except NotFoundError as exc:  # the id typed is wrong: bad input
+        return _fail(str(exc), 2)
+    where = "the running assistant takes it now" if conn.running else \
+        "kairos is not running: it goes at the next start"
+    print(f"{item['id']} is back in the queue; {where}")
+    return 0
+
+
+@on_connection
+def cmd_queue_drop(conn: Connection, args: argparse.Namespace) -> int:
+    try:
+        item = conn.drop_held(args.id)
+    except NotFoundError as exc:
+        return _fail(str(exc), 2)
+    print(f"{item['id']} dropped ({item['kind']}: {item['preview'][:60]})")
     return 0
 
 

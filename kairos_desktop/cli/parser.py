@@ -65,6 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     messages.add_argument("--limit", type=int, default=20)
     messages.set_defaults(handler=c.cmd_messages)
 
+    queue = sub.add_parser("queue", help="what waits for the assistant, and what the model API "
+                           "refused (held: retry or drop it)")
+    queue.add_argument("--json", action="store_true")
+    queue.set_defaults(handler=c.cmd_queue)
+    queue_sub = queue.add_subparsers(dest="queue_command")
+    queue_retry = queue_sub.add_parser("retry", help="put a held item back into the queue")
+    queue_retry.add_argument("id")
+    queue_retry.set_defaults(handler=c.cmd_queue_retry)
+    queue_drop = queue_sub.add_parser("drop", help="let a held item go for good")
+    queue_drop.add_argument("id")
+    queue_drop.set_defaults(handler=c.cmd_queue_drop)
+
     settings = sub.add_parser("settings", help="show or change settings")
     settings_sub = settings.add_subparsers(dest="settings_command", required=True)
     show = settings_sub.add_parser("show")

@@ -194,6 +194,12 @@ class ControlClient:
     def approvals(self) -> list[JSON]:
         return self.request("GET", "/api/approvals")
 
+    def queued(self) -> list[JSON]:
+        return self.request("GET", "/api/queue")
+
+    def held(self) -> list[JSON]:
+        return self.request("GET", "/api/held")
+
     # -- actions -----------------------------------------------------------------------------
 
     def send(self, text: str) -> JSON:
@@ -223,6 +229,12 @@ class ControlClient:
 
     def undo_dream(self) -> str:
         return str(self.request("POST", "/api/dream/undo")["undone"])
+
+    def retry_held(self, item_id: str) -> JSON:
+        return self.request("POST", f"/api/held/{_quote(item_id)}/retry")
+
+    def drop_held(self, item_id: str) -> JSON:
+        return self.request("DELETE", f"/api/held/{_quote(item_id)}")
 
     def wake(self) -> None:
         self.request("POST", "/api/wake")

@@ -102,6 +102,10 @@ class ControlServer:
             web.post("/api/panel/session", self._panel_session),
             web.get("/api/status", self._status),
             web.post("/api/send", self._send),
+            web.get("/api/queue", self._queue),
+            web.get("/api/held", self._held),
+            web.post("/api/held/{item_id}/retry", self._held_retry),
+            web.delete("/api/held/{item_id}", self._held_drop),
             web.get("/api/messages", self._messages),
             web.get("/api/inbox", self._inbox),
             web.post("/api/inbox/{item_id}/read", self._inbox_read),
@@ -380,6 +384,18 @@ class ControlServer:
 
     async def _memory(self, _: web.Request) -> web.Response:
         return web.json_response(self.app.memory())
+
+    async def _queue(self, _: web.Request) -> web.Response:
+        return web.json_response(self.app.queued())
+
+    async def _held(self, _: web.Request) -> web.Response:
+        return web.json_response(self.app.held())
+
+    async def _held_retry(self, request: web.Request) -> web.Response:
+        return web.json_response(self.app.retry_held(request.match_info["item_id"]))
+
+    async def _held_drop(self, request: web.Request) -> web.Response:
+        return web.json_response(self.app.drop_held(request.match_info["item_id"]))
 
     async def _approvals(self, _: web.Request) -> web.Response:
         return web.json_response(self.app.approvals())

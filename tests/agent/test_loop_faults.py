@@ -196,14 +196,33 @@ async def test_a_wake_gives_up_a_hung_call_and_tries_again_at_once(
     write_settings(home, {"modelTimeoutSeconds": 4})  # hung after 2 s of silence
     fake.enqueue(hang())
     fake.on_empty = answer_what_arrived
+    queue_up(home, InboundItem(kind="user", text="ping"))
     engine = make_engine()
     await engine.start(control_api=False)
-    engine.app.send("ping")
     await fake.await_requests(1)
     engine.app.wake()
     await wait_for(engine, lambda: any(m["text"] == "re: ping" for m in engine.outbox.recent()),
                    timeout=10, what="the answer after the wake")
     assert engine.status.state != "offline" and len(engine.outbox.recent()) == 1  # no outage
+    assert "model call failed" not in engine.daily_log.read(engine.clock.now().date())
+    fake.release_hangs()
+
+
+async def test_a_new_message_gives_up_a_hung_call_and_goes_at_once(
+        make_engine: EngineFactory, fake: FakeAnthropic, home: Home) -> None:
+    write_settings(home, {"modelTimeoutSeconds": 4})
+    fake.enqueue(hang())  # the first tick hangs
+    fake.on_empty = answer_what_arrived
+    engine = make_engine()
+    await engine.start(control_api=False)
+    await fake.await_requests(1)
+    engine.app.send("are you stuck?")
+    await wait_for(engine, lambda: any(m["text"] == "re: are you stuck?"
+                                       for m in engine.outbox.recent()),
+                   timeout=10, what="the answer")
+    assert engine.status.state != "offline" and len(engine.outbox.recent()) == 1
+    log = engine.daily_log.read(engine.clock.now().date())
+    assert "given up on the user's wake" in log and "model call failed" not in log
     fake.release_hangs()
 
 

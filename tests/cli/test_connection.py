@@ -85,6 +85,8 @@ SAME: dict[str, Call] = {
     "inbox": lambda c: c.inbox(),
     "subscriptions": lambda c: c.subscriptions(),
     "approvals": lambda c: c.approvals(),
+    "queued": lambda c: c.queued(),
+    "held": lambda c: c.held(),
     "describe_cron": lambda c: {k: v for k, v in c.describe_cron("57 8 * * 1-5").items()
                                 if k != "next"},
     "settings_schema": lambda c: c.settings_schema(),
@@ -111,6 +113,8 @@ ERRORS: dict[str, tuple[Call, type[KairosError]]] = {
     "mark_inbox_read": (lambda c: c.mark_inbox_read("nope"), NotFoundError),
     "mark_message_read": (lambda c: c.mark_message_read("nope"), NotFoundError),
     "undo_dream": (lambda c: c.undo_dream(), KairosError),
+    "retry_held": (lambda c: c.retry_held("nope"), NotFoundError),
+    "drop_held": (lambda c: c.drop_held("nope"), NotFoundError),
 }
 # The running app does these; the home's files say it must run (NotRunningError).
 LIVE: dict[str, Call] = {
