@@ -56,6 +56,7 @@ class Home:
 
     settings_file = property(lambda self: self.root / "settings.json")
     store_file = property(lambda self: self.root / "store.json")
+    history_dir = property(lambda self: self.root / "history")  # what only grows (history.py)
     sessions_dir = property(lambda self: self.root / "sessions")
     memory_dir = property(lambda self: self.root / "memory")
     logs_dir = property(lambda self: self.root / "memory" / "logs")

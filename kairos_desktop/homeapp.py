@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from .budget import DailyBudget
 from .clock import Clock
 from .delivery.inbox import Inbox
 from .delivery.outbox import Outbox
+from .delivery.user_messages import UserMessages
 from .errors import (
     ConflictError,
     GoneError,
@@ -34,12 +35,13 @@ from .errors import (
     StoreCorruptError,
 )
 from .events import Event, EventBus
-from .history import History
+from .history import Problem
 from .home import Home
 from .journal import MARKER, DailyLog
 from .keys import KeyInfo
 from .memory.dream_snapshots import DreamSnapshots
 from .memory.files import MemoryFiles
+from .migration import MigrationError, migrate
 from .opener import open_path, runs_when_opened, show_in_folder
 from .queue import InboundItem, InboundQueue
 from .scheduler.describe import describe_cron
@@ -48,15 +50,17 @@ from .scheduler.runtime import Scheduler
 from .scheduler.task import CatchUp
 from .settings import Settings, check_writable_folder, env_flag, update_settings_file
 from .store import Store, UnreadableStoreError
-from .usage import UsageLedger
-from .views import USER_MESSAGES
+from .usage import DAYS_KIND, UsageLedger
 
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)
 SUBSCRIPTIONS_TABLE = "subscriptions"
+MAX_PAGE = 5_000  # messages in one page of message_history
 # What opening the home found that the user must be told (a corrupt store moved aside): kept in
 # the store until the running app has said it in the chat, whoever opened the home.
 NOTICES_TABLE = "notices"
+# Unreadable lines of the history files already told (path:line), so each is told once.
+TOLD_PROBLEMS_TABLE = "history_problems"
 
 
 @dataclass
@@ -73,6 +77,10 @@ class HomeServices:
     memory: MemoryFiles
     snapshots: DreamSnapshots
     budget: DailyBudget  # the usage ledger's guard: the hard daily budget
+    user_messages: UserMessages
+    # Notices of this opening only (a migration that failed: the next start tries again and
+    # says it again), told like the stored ones.
+    passing: list[JSON] = field(default_factory=list)
 
     @classmethod
     def open(cls, home: Home, *, clock: Clock, settings: Callable[[], Settings], bus: EventBus,
@@ -89,6 +97,8 @@ class HomeServices:
             notice = _store_moved_notice(exc, home.store_file, moved, clock)
             store.insert(NOTICES_TABLE, notice)
             log.warning("%s The app says more in its chat when it starts.", notice["summary"])
+        store.on_history_problem = lambda history, problem: _tell_problem(store, problem, clock)
+        passing = _migrate(store, clock, daily_log)
         queue = InboundQueue(store)
         current = settings()
         zone = clock.now().tzinfo
@@ -99,7 +109,8 @@ class HomeServices:
             durable_fire_disabled=env_flag("KAIROS_DISABLE_DURABLE_CRON"))
         scheduler.load(seed_builtins=seed_builtins)
         memory = MemoryFiles(home.memory_dir)
-        usage = UsageLedger(store, clock, History(home.root / "history", "usage"))
+        usage = UsageLedger(store, clock, store.history("usage"),
+                            days=store.history(DAYS_KIND))
         budget = DailyBudget(ledger=usage, store=store, clock=clock,
                              cap=lambda: settings().daily_budget_usd, bus=bus)
         usage.guard = budget
@@ -109,14 +120,17 @@ class HomeServices:
             inbox=Inbox(store, inbox_dir, clock, max_bytes=current.max_inbox_file_bytes,
                         bus=bus),
             scheduler=scheduler, memory=memory,
-            snapshots=DreamSnapshots(memory, store, daily_log), budget=budget)
+            snapshots=DreamSnapshots(memory, store, daily_log), budget=budget,
+            user_messages=UserMessages(store), passing=passing)
 
     def notices(self) -> list[JSON]:
         """What the user has yet to be told about the home ({"id", "title", "text"}), oldest
         first; `notice_told` drops one once it is in the chat."""
-        return sorted(self.store.all(NOTICES_TABLE), key=lambda d: str(d.get("createdAt")))
+        return sorted([*self.store.all(NOTICES_TABLE), *self.passing],
+                      key=lambda d: str(d.get("createdAt")))
 
     def notice_told(self, notice_id: str) -> None:
+        self.passing = [n for n in self.passing if n["id"] != notice_id]
         self.store.remove(NOTICES_TABLE, id=notice_id)
 
     def close(self) -> None:
@@ -143,6 +157,55 @@ def _store_moved_notice(exc: StoreCorruptError, path: Path, moved: Path, clock: 
             f"the app, repair that file or restore it from a backup, and put it back as "
             f"{path}."),
     }
+
+
+def _migrate(store: Store, clock: Clock, daily_log: DailyLog) -> list[JSON]:
+    """Move what only grows out of an older store.json (migration.py); a failure leaves it as
+    it was and returns the notice that says why."""
+    try:
+        report = migrate(store, clock)
+    except MigrationError as exc:
+        daily_log.append("error", f"store migration failed, {store.path} left as it was: {exc}")
+        log.warning("could not move the history out of %s: %s", store.path, exc)
+        now = clock.now()
+        return [{
+            "id": f"migration-failed-{now.strftime('%Y%m%dT%H%M%S%f')}",
+            "title": "stored history not moved",
+            "createdAt": now.isoformat(timespec="seconds"),
+            "summary": f"Moving the chat's history out of {store.path.name} failed: {exc}",
+            "text": (
+                f"On {now:%Y-%m-%d at %H:%M}, moving the history (messages, delivered files, "
+                f"dream runs, activity, past usage) out of {store.path} into "
+                f"{store.history_dir} failed: {exc}. Nothing was lost: {store.path} was left "
+                "as it was (a copy is beside it, .pre-migration), but earlier messages are not "
+                "shown until the move is done. It is tried again at every start; fix what is "
+                f"said above (is {store.history_dir} a folder you can write to? is the disk "
+                "full?) and restart the app.")}]
+    if report is not None:
+        daily_log.append("store", str(report))
+        log.info("store: %s", report)
+    return []
+
+
+def _tell_problem(store: Store, problem: Problem, clock: Clock) -> None:
+    """A line of a history file could not be read (it is skipped, left in the file): a notice,
+    once per line whoever reads it."""
+    key = f"{problem.path}:{problem.line}"
+    if store.find(TOLD_PROBLEMS_TABLE, key=key):
+        return
+    now = clock.now()
+    store.transact(lambda db: (
+        db.table(TOLD_PROBLEMS_TABLE, cache_size=0).insert({"key": key}),
+        db.table(NOTICES_TABLE, cache_size=0).insert({
+            "id": f"history-problem-{now.strftime('%Y%m%dT%H%M%S%f')}",
+            "title": "a history file has an unreadable line",
+            "createdAt": now.isoformat(timespec="seconds"),
+            "summary": f"{problem.path} line {problem.line} could not be read and is skipped.",
+            "text": (f"Line {problem.line} of {problem.path} could not be read "
+                     f"({problem.reason}). It is skipped, and left in the file as it is; what "
+                     "it held (a message, a delivered file, a dream run...) is not shown. To "
+                     "get it back, repair that line (one JSON object per line) with the app "
+                     "closed.")})))
 
 
 def task_view(task: Any) -> JSON:
@@ -231,15 +294,36 @@ class HomeApp:
     def messages(self, limit: int = 50) -> list[JSON]:
         return self.services.outbox.recent(limit)
 
-    def chat(self, limit: int = 100) -> list[JSON]:
+    def message_history(self, after: str | None = None, limit: int = 500) -> JSON:
+        """Every message ever sent, oldest first, a page at a time: {"messages", "next"} (the
+        `after` of the next page; null after the last). InputError names a bad limit or
+        cursor."""
+        if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be a whole number from 1 to {MAX_PAGE}, not "
+                             f"{limit!r}", key="limit")
+        try:
+            page, cursor = self.services.outbox.page(after, limit)
+        except ValueError as exc:
+            raise InputError(f"after: {exc}; pass the \"next\" of the previous page",
+                             key="after") from None
+        return {"messages": page, "next": cursor}
+
+    def chat(self, limit: int = 100, before: str | None = None) -> list[JSON]:
+        """The newest `limit` chat items, or those before `before` (the oldest shown item's
+        "at", else its "createdAt"): the page above it. InputError names a bad `before`."""
         svc = self.services
-        return views.chat(svc.outbox, svc.store, svc.inbox.items(), limit)
+        try:
+            files = svc.inbox.items(2 * limit, before=before)
+            return views.chat(svc.outbox, svc.user_messages, files, limit, before=before)
+        except ValueError:
+            raise InputError(f"before must be a time like 2026-11-02T09:30:00+01:00, not "
+                             f"{before!r}", key="before") from None
 
     def inbox(self) -> list[JSON]:
         return self.services.inbox.items()
 
     def recent_files(self, limit: int = 10) -> list[JSON]:
-        return self.services.inbox.items()[:limit]
+        return self.services.inbox.items(limit)
 
     def tasks(self) -> list[JSON]:
         return [task_view(t) for t in self.services.scheduler.tasks()]
@@ -326,8 +410,9 @@ class HomeApp:
         item = InboundItem(kind="user", text=text, source="user", priority="next",
                            created_at=self.clock.now().isoformat(timespec="seconds"))
         self.services.queue.put(item)
-        self.services.store.insert(USER_MESSAGES, {"id": item.id, "text": text,
-                                                   "createdAt": item.created_at})
+        self.services.user_messages.add(
+            item.id, text, created_at=item.created_at,
+            at=self.clock.now().isoformat(timespec="microseconds"))  # orders the chat
         self._on_user_message(item)
         self.bus.publish("inbound", id=item.id, kind="user", text=text, source="user",
                          createdAt=item.created_at)

@@ -357,10 +357,7 @@ class Engine:
 
     def _record_activity(self) -> None:
         """One row per (session, day) with a stored turn: autoDream's "sessions since" gate."""
-        day = self.clock.now().date().isoformat()
-        session = self.status.session_id
-        if not self.store.find("activity", session=session, date=day):
-            self.store.insert("activity", {"session": session, "date": day})
+        self.dream.activity.record(self.status.session_id, self.clock.now().date())
 
     async def _tell_notices(self) -> None:
         """What opening the home found (a corrupt store moved aside, by this start or by an

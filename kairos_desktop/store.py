@@ -5,6 +5,11 @@ AtomicJSONStorage writes a temp file, fsyncs it and renames it over the old one:
 next start after a crash) sees the old store or the new one, never a broken one. All access goes
 through Store, which serialises it with one lock (tinydb is not thread-safe).
 
+The store holds only small operational state (tasks, the queue and held items, subscriptions,
+notices, today's usage, meta), so a write costs the same on day 1000 as on day 1. What only grows
+(messages, delivered files, dream runs, activity, past usage) lives in append-only monthly files
+beside it, history/<kind>/ (history.py), one History per kind: `Store.history(kind)`.
+
 So an unreadable store.json (not JSON, not an object, or empty: a 0-byte file is never one of
 ours, since no write of ours leaves one) means something else changed it: it is refused with
 UnreadableStoreError, which says why, and never read as an empty store.
@@ -26,6 +31,7 @@ from tinydb.table import Table
 
 from .atomic import atomic_write_text
 from .errors import StoreCorruptError
+from .history import History, Problem
 
 T = TypeVar("T")
 
@@ -121,7 +127,8 @@ class AtomicJSONStorage(Storage):
 
 
 class Store:
-    """Tables: inbound (queued input), messages, inbox, sessions, usage, meta.
+    """Tables: inbound (queued input), held, scheduled_tasks, subscriptions, notices, usage
+    (today's rows), meta. What grows is in `history(kind)`.
 
     Every method takes the store's lock; documents go in and come out as plain dicts.
     """
@@ -136,6 +143,34 @@ class Store:
                 leftover.unlink(missing_ok=True)
         self._db = TinyDB(path, storage=AtomicJSONStorage)
         self._db.storage.read()  # fail now, with the clear message, if the file is corrupt
+        self._histories: dict[str, History] = {}
+        self.on_history_problem: Callable[[History, Problem], None] | None = None
+
+    @property
+    def history_dir(self) -> Path:
+        return self.path.parent / "history"
+
+    def history(self, kind: str) -> History:
+        """The append-only history of `kind` beside the store (history/<kind>/YYYY-MM.jsonl):
+        one object per kind, so every reader shares its cache and its problems."""
+        with self.lock:
+            found = self._histories.get(kind)
+            if found is None:
+                found = self._histories[kind] = History(self.history_dir, kind)
+                found.on_problem = lambda problem, h=found: self._history_problem(h, problem)
+            return found
+
+    def histories(self) -> list[History]:
+        with self.lock:
+            return list(self._histories.values())
+
+    def _history_problem(self, history: History, problem: Problem) -> None:
+        if self.on_history_problem is not None:
+            self.on_history_problem(history, problem)
+
+    def tables(self) -> set[str]:
+        with self.lock:
+            return set(self._db.tables())
 
     def _table(self, name: str) -> Table:
         return self._db.table(name, cache_size=0)

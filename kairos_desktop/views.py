@@ -12,27 +12,31 @@ from pathlib import Path
 from typing import Any
 
 from .delivery.outbox import Outbox
+from .delivery.user_messages import UserMessages
 from .journal import MARKER, DailyLog
 from .memory.files import MemoryFiles
-from .store import Store
 from .transcript import Transcript
 
-USER_MESSAGES = "user_messages"
+USER_MESSAGES = "user_messages"  # store.json's table of them before (delivery/user_messages.py)
 ENTRY = re.compile(r"^- (\d\d:\d\d:\d\d) \*\*(.+?)\*\*(.*)$")
 
 
-def chat(outbox: Outbox, store: Store, inbox_items: list[dict[str, Any]],
-         limit: int = 100) -> list[dict[str, Any]]:
-    """The brief view: the user's messages and the assistant's, oldest first."""
+def chat(outbox: Outbox, said: UserMessages, inbox_items: list[dict[str, Any]],
+         limit: int = 100, *, before: str | None = None) -> list[dict[str, Any]]:
+    """The brief view: the user's messages and the assistant's, oldest first: the newest
+    `limit`, or the `limit` before the ISO time `before` (the oldest shown item's "at", else
+    its "createdAt": the page above it). A page never splits the items of one instant, so the
+    next page's `before` misses none. `inbox_items`: the delivered files of the same span,
+    newest first. ValueError when `before` is not a time."""
     by_path = {item["path"]: item for item in inbox_items}
     items: list[dict[str, Any]] = []
-    for record in outbox.recent(limit):
+    for record in outbox.recent(limit, before=before):
         items.append({
             "id": record["id"], "role": "assistant", "text": record["text"],
             "status": record["status"], "createdAt": record["createdAt"],
             "read": record.get("read", False),
             "attachments": [_attachment(path, by_path) for path in record["attachments"]]})
-    for doc in store.all(USER_MESSAGES)[-limit:]:
+    for doc in said.recent(limit, before=before):
         items.append({"id": doc["id"], "role": "user", "text": doc["text"], "status": None,
                       "createdAt": doc["createdAt"], "read": True, "attachments": []})
     # A file sent on its own (SendUserFile) is the assistant's answer too: shown as one.
@@ -55,7 +59,20 @@ def chat(outbox: Outbox, store: Store, inbox_items: list[dict[str, Any]],
         n = seen[second, answer] = seen.get((second, answer), -1) + 1
         keys[id(item)] = (second, n, answer)
     items.sort(key=lambda item: keys[id(item)])
-    return items[-limit:]
+    return _whole_instants(items, limit)
+
+
+def _whole_instants(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The last `limit` of `items` (in order), and any just before them that share the first
+    one's instant: the next page asks for what is before that instant."""
+    if len(items) <= limit:
+        return items
+    start = len(items) - limit
+    first = _instant(items[start].get("at") or items[start]["createdAt"])
+    while start > 0 and _instant(items[start - 1].get("at")
+                                 or items[start - 1]["createdAt"]) == first:
+        start -= 1
+    return items[start:]
 
 
 def _attachment(path: str, by_path: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ LAYERS: dict[str, int] = {
     # services
     **dict.fromkeys(("model_types", "model", "queue", "usage", "transcript", "memory",
                      "delivery", "scheduler", "approvals", "tools", "sources", "prices",
-                     "budget"), 1),
+                     "budget", "migration"), 1),
     # the agent: the loop, the one agent turn, the dream, prompts
     "agent": 2,
     # the application API and what implements it

@@ -16,6 +16,7 @@ import pytest
 
 from kairos_desktop.errors import StoreCorruptError
 from kairos_desktop.home import Home
+from kairos_desktop.model_types import Usage
 from kairos_desktop.offline import OfflineApp
 from kairos_desktop.store import Store
 from tests.conftest import EngineFactory
@@ -164,3 +165,26 @@ def test_a_transaction_writes_several_tables_in_one_replace_or_not_at_all(
         store.transact(broken)
     assert [d["id"] for d in store.all("inbound")] == ["i1"]
     assert json.loads(path.read_text()) == data
+
+
+# -- what only grows is not in it ----------------------------------------------------------------
+
+
+def test_store_writes_do_not_grow_with_messages(home: Home) -> None:
+    """10,000 messages later, a write of the store is the size it was: they are in the
+    history files, so a store write costs the same on day 1000 as on day 1."""
+    calls = Usage(input_tokens=1_000, output_tokens=50, cache_read_tokens=20_000,
+                  cache_write_tokens=100)
+    with OfflineApp.open(home) as app:
+        svc = app.services
+        svc.usage.record("claude-sonnet-5-5", calls, cache_ttl="5m")
+        size = home.store_file.stat().st_size
+        for n in range(10_000):
+            svc.outbox.add(f"message {n}: the weekly report is ready", "normal")
+        app.send("thanks")
+        svc.queue.ack([item.id for item in svc.queue.pending()])
+        svc.usage.record("claude-sonnet-5-5", calls, cache_ttl="5m")  # a write after them
+        assert home.store_file.stat().st_size <= size + 64  # the counters' digits, no more
+        assert len(app.messages(20_000)) == 10_000
+        shown = [i["text"] for i in app.chat(5)]
+        assert "thanks" in shown and "message 9999: the weekly report is ready" in shown

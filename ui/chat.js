@@ -13,6 +13,10 @@ import { onSettings, state } from "./state.js";
 import { appendUserText, loadTranscript } from "./transcript.js";
 
 const chat = new Map(); // id (or local id) -> {item, el}
+const FIRST_PAGE = 200; // chat items loaded at first; older ones a page at a time on scrolling up
+const OLDER_PAGE = 100;
+let olderDone = false; // the oldest item is shown
+let olderLoading = false;
 let userMode = null; // null = follow settings.defaultView
 let renderedMode = null;
 let localSeq = 0;
@@ -47,14 +51,43 @@ onSettings(() => {
 });
 
 export async function loadChat() {
-  const jobs = [api("/api/chat?limit=200")];
+  const jobs = [api(`/api/chat?limit=${FIRST_PAGE}`)];
   if (chatMode() === "transcript") jobs.push(loadTranscript());
   const [r] = await Promise.all(jobs);
   if (!r.ok) throw new Error(r.data.error);
   for (const item of r.data) upsertChat(item);
+  olderDone = r.data.length < FIRST_PAGE;
   updateChatEmpty();
   scrollChat(true);
   markVisibleRead();
+}
+
+// Scrolled near the top: the page above the oldest item shown (GET /api/chat?before= its
+// stamp), put above it with the view kept where it was.
+async function loadOlder() {
+  if (olderDone || olderLoading || chatMode() === "transcript") return;
+  const list = $("chat-list");
+  const anchor = list.firstElementChild;
+  const entry = anchor && chat.get(anchor.dataset.id);
+  if (!entry) return;
+  olderLoading = true;
+  try {
+    const before = encodeURIComponent(entry.item.at || entry.item.createdAt);
+    const r = await api(`/api/chat?limit=${OLDER_PAGE}&before=${before}`);
+    if (!r.ok) throw new Error(r.data.error);
+    const fresh = r.data.filter((item) => item.id && !chat.has(item.id));
+    olderDone = r.data.length < OLDER_PAGE || !fresh.length;
+    const sc = $("chat-scroll");
+    const fromBottom = sc.scrollHeight - sc.scrollTop;
+    for (const item of fresh) { // oldest first, all older than the anchor
+      const el = chatItemEl(item);
+      list.insertBefore(el, anchor);
+      chat.set(item.id, { item, el });
+    }
+    sc.scrollTop = sc.scrollHeight - fromBottom;
+  } finally {
+    olderLoading = false;
+  }
 }
 
 function attachmentFromPath(path) {
@@ -282,6 +315,9 @@ export function wireChat() {
     }
   });
   $("chat-input").addEventListener("input", autosize);
+  $("chat-scroll").addEventListener("scroll", () => {
+    if ($("chat-scroll").scrollTop < 300) loadOlder().catch(reportError);
+  });
   for (const btn of document.querySelectorAll(".segmented [role=radio]")) {
     btn.addEventListener("click", () => setChatMode(btn.dataset.mode));
     btn.addEventListener("keydown", (e) => {

@@ -29,8 +29,9 @@ from ..delivery.deliveries import Deliveries
 from ..errors import KairosError, ModelUnavailableError
 from ..events import EventBus
 from ..journal import DailyLog
+from ..memory.activity import Activity
 from ..memory.dream_lock import DreamLock
-from ..memory.dream_snapshots import DREAMS_TABLE, DreamSnapshots
+from ..memory.dream_snapshots import DreamSnapshots
 from ..memory.files import MemoryFiles
 from ..model import ModelClient
 from ..model_types import ModelReply
@@ -123,6 +124,7 @@ class AutoDream:
         self._user_present = user_present
         self.lock = DreamLock(memory.root / ".consolidate-lock")
         self.snapshots = DreamSnapshots(memory, store, daily_log)
+        self.activity = Activity(store)  # the active session-days the gate counts
         self.state = DreamState()
         self._last_scan: float | None = None
         self._job: asyncio.Task[None] | None = None
@@ -167,8 +169,7 @@ class AutoDream:
         """Active (session, day) pairs after the last consolidation's day."""
         since = (datetime.fromtimestamp(last, UTC).astimezone(self._clock.now().tzinfo)
                  .date().isoformat() if last is not None else "")
-        return sum(1 for row in self._store.all("activity") if row["date"] > since) \
-            if since else len(self._store.all("activity"))
+        return self.activity.sessions_since(since)
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ class AutoDream:
             "id": run_id, "reason": reason, "startedAt": self.state.started_at,
             "status": "running", "filesTouched": [], "turns": 0, "snapshot": str(snapshot),
             "summary": ""}
-        self._store.insert(DREAMS_TABLE, record)
+        self.snapshots.started(record)
         self._log.append("dream", f"started ({reason}); memory snapshot {snapshot.name}")
         self._publish()
         status, summary = "failed", ""
@@ -256,10 +257,10 @@ class AutoDream:
             self.state.running = False
             self.state.phase = status if status != "cancelled" else "failed"
             self.state.detail = summary
-            self._store.update(DREAMS_TABLE, {"status": status, "summary": summary,
-                                       "endedAt": self._clock.now().isoformat(timespec="seconds"),
-                                       "filesTouched": self.state.files_touched,
-                                       "turns": self.state.turns}, id=run_id)
+            self.snapshots.ended(run_id, {
+                "status": status, "summary": summary,
+                "endedAt": self._clock.now().isoformat(timespec="seconds"),
+                "filesTouched": self.state.files_touched, "turns": self.state.turns})
             self._log.append("dream", f"{status} after {self.state.turns} turn(s); files "
                              f"touched: {', '.join(self.state.files_touched) or 'none'}. "
                              f"{summary}")

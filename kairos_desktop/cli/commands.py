@@ -104,7 +104,7 @@ def cmd_status(conn: Connection, args: argparse.Namespace) -> int:
 
 @on_connection
 def cmd_messages(conn: Connection, args: argparse.Namespace) -> int:
-    items = conn.messages(args.limit)
+    items = every_message(conn) if args.all else conn.messages(args.limit)
     if args.json:
         return _print_json(items)
     if not items:
@@ -112,6 +112,18 @@ def cmd_messages(conn: Connection, args: argparse.Namespace) -> int:
     for item in items:
         print(f"{item['createdAt']} [{item['status']}] {item['text']}")
     return 0
+
+
+def every_message(conn: Connection) -> list[Any]:
+    """Every message ever sent, oldest first, read a page at a time."""
+    items: list[Any] = []
+    after: str | None = None
+    while True:
+        page = conn.message_history(after, 1000)
+        items += page["messages"]
+        after = page["next"]
+        if after is None:
+            return items
 
 
 @on_connection

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     messages = sub.add_parser("messages", help="messages the assistant sent")
     messages.add_argument("--json", action="store_true")
     messages.add_argument("--limit", type=int, default=20)
+    messages.add_argument("--all", action="store_true",
+                          help="every message ever sent, oldest first (--limit is ignored)")
     messages.set_defaults(handler=c.cmd_messages)
 
     queue = sub.add_parser("queue", help="what waits for the assistant, and what the model API "

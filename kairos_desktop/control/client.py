@@ -150,6 +150,10 @@ class ControlClient:
     def messages(self, limit: int = 50) -> list[JSON]:
         return self.request("GET", f"/api/messages?limit={int(limit)}")
 
+    def message_history(self, after: str | None = None, limit: int = 500) -> JSON:
+        query = f"?limit={int(limit)}" + (f"&after={_quote(after)}" if after else "")
+        return self.request("GET", f"/api/messages/history{query}")
+
     def inbox(self) -> list[JSON]:
         return self.request("GET", "/api/inbox")
 

@@ -107,6 +107,7 @@ class ControlServer:
             web.post("/api/held/{item_id}/retry", self._held_retry),
             web.delete("/api/held/{item_id}", self._held_drop),
             web.get("/api/messages", self._messages),
+            web.get("/api/messages/history", self._message_history),
             web.get("/api/inbox", self._inbox),
             web.post("/api/inbox/{item_id}/read", self._inbox_read),
             web.get("/api/settings", self._settings),
@@ -227,6 +228,16 @@ class ControlServer:
     async def _messages(self, request: web.Request) -> web.Response:
         return web.json_response(self.app.messages(_int_param(request, "limit", 50)))
 
+    async def _message_history(self, request: web.Request) -> web.Response:
+        """?after=<the previous page's "next">&limit=N: every message, oldest first."""
+        raw = request.query.get("limit", "500")
+        try:
+            limit = int(raw)
+        except ValueError:
+            raise InputError(f"limit must be a whole number, not {raw!r}", key="limit") from None
+        return web.json_response(self.app.message_history(request.query.get("after") or None,
+                                                          limit))
+
     async def _inbox(self, _: web.Request) -> web.Response:
         return web.json_response(self.app.inbox())
 
@@ -337,7 +348,9 @@ class ControlServer:
         return web.json_response({"apiKey": await self.app.clear_api_key()})
 
     async def _chat(self, request: web.Request) -> web.Response:
-        return web.json_response(self.app.chat(_int_param(request, "limit", 100)))
+        """?before=<the oldest shown item's at or createdAt>: the page above it."""
+        return web.json_response(self.app.chat(_int_param(request, "limit", 100),
+                                               request.query.get("before") or None))
 
     async def _transcript(self, request: web.Request) -> web.Response:
         return web.json_response(self.app.transcript(_int_param(request, "limit", 30)))

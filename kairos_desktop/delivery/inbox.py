@@ -1,5 +1,7 @@
 """The inbox: files the assistant hands the user, copied into a folder they know (by default
-"<Downloads>/<assistantName> Inbox") and recorded in the store.
+"<Downloads>/<assistantName> Inbox") and recorded in the delivered-files history
+(history/files/YYYY-MM.jsonl: it grows with every file, so it stays out of the store; a file
+opened is a patch on its record).
 
 A copy never overwrites: the final name is claimed atomically (hard link, or O_EXCL + rename
 where links are not supported), so two deliveries of "report.pdf" give "report.pdf" and
@@ -20,15 +22,17 @@ from typing import Any
 from ..clock import Clock
 from ..errors import PathNotAllowedError
 from ..events import EventBus
+from ..history import month_of, stamped_before
 from ..store import Store
 
-TABLE = "inbox"
+KIND = "files"
+TABLE = "inbox"  # where store.json held them before (migration.py moves them)
 
 
 class Inbox:
     def __init__(self, store: Store, folder: Path, clock: Clock, *, max_bytes: int,
                  bus: EventBus | None = None) -> None:
-        self._store = store
+        self._history = store.history(KIND)
         self._bus = bus
         self.folder = folder
         self._clock = clock
@@ -72,7 +76,7 @@ class Inbox:
             "sessionId": session_id,
             "read": False,
         }
-        self._store.insert(TABLE, record)
+        self._history.append(record, month=month_of(str(record["deliveredAt"])))
         return record
 
     def _claim(self, tmp: Path, name: str) -> Path:
@@ -94,17 +98,22 @@ class Inbox:
                 return candidate
         raise PathNotAllowedError(f"too many files named like {name!r} in the inbox")
 
-    def items(self) -> list[dict[str, Any]]:
-        docs = self._store.all(TABLE)  # insertion order
-        return [{k: v for k, v in d.items() if k != "_id"} for d in reversed(docs)]
+    def items(self, limit: int | None = None, *, before: str | None = None
+              ) -> list[dict[str, Any]]:
+        """Delivered files, newest first: the newest `limit` (every one when None), delivered
+        before the ISO time `before` when given; reads only the months it needs."""
+        if limit is None and before is None:
+            return list(reversed(list(self._history.all())))
+        where, until = stamped_before(before, "deliveredAt") if before else (None, None)
+        return list(reversed(self._history.newest(limit if limit is not None else 1 << 62,
+                                                  where=where, until=until)))
 
     def get(self, item_id: str) -> dict[str, Any] | None:
-        found = self._store.find(TABLE, id=item_id)
-        return {k: v for k, v in found[0].items() if k != "_id"} if found else None
+        return self._history.find(item_id)
 
     def mark_read(self, item_id: str) -> bool:
         """Mark an item read; the inbox tells every front end (the panel, the tray's menu)."""
-        changed = self._store.update(TABLE, {"read": True}, id=item_id) > 0
+        changed = self._history.update(item_id, {"read": True}) is not None
         if changed and self._bus is not None:
             self._bus.publish("inbox", id=item_id, read=True)
         return changed

@@ -1,5 +1,9 @@
-"""Messages for the user (SendUserMessage), kept in the store so that the CLI, the panel and a
-notebook can read them after the fact, read or unread."""
+"""Messages for the user (SendUserMessage), kept so that the CLI, the panel and a notebook can
+read them after the fact, read or unread: in an append-only history (history/messages/
+YYYY-MM.jsonl), never the store, so that years of messages cost nothing on the next write. Read
+page by page: the newest (`recent`), older ones before a time (`recent(before=)`, the chat's
+scrolling up) and every one oldest first (`page`, `kairos messages --all`). A message read is a
+patch on its record, in its month."""
 
 from __future__ import annotations
 
@@ -7,16 +11,18 @@ import uuid
 from typing import Any, Literal
 
 from ..clock import Clock
+from ..history import month_of, stamped_before
 from ..store import Store
 
-TABLE = "messages"
+KIND = "messages"
+TABLE = "messages"  # where store.json held them before (migration.py moves them)
 # "push": a PushNotification, kept in the chat too (it raises no second notification).
 MessageStatus = Literal["normal", "proactive", "system", "push"]
 
 
 class Outbox:
     def __init__(self, store: Store, clock: Clock) -> None:
-        self._store = store
+        self._history = store.history(KIND)
         self._clock = clock
 
     def add(self, text: str, status: MessageStatus, attachments: list[str] | None = None,
@@ -30,12 +36,22 @@ class Outbox:
             "sessionId": session_id,
             "read": False,
         }
-        self._store.insert(TABLE, record)
+        self._history.append(record, month=month_of(str(record["createdAt"])))
         return record
 
-    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
-        docs = self._store.all(TABLE)
-        return [{k: v for k, v in d.items() if k != "_id"} for d in docs[-limit:]]
+    def recent(self, limit: int = 50, *, before: str | None = None) -> list[dict[str, Any]]:
+        """The newest `limit` messages (sent before the ISO time `before` when given), oldest
+        first; reads only the months it needs."""
+        if before is None:
+            return self._history.newest(limit)
+        where, until = stamped_before(before, "at", "createdAt")
+        return self._history.newest(limit, where=where, until=until)
+
+    def page(self, after: str | None = None, limit: int = 500
+             ) -> tuple[list[dict[str, Any]], str | None]:
+        """Every message oldest first, `limit` at a time: (this page, the cursor of the next,
+        None after the last). ValueError for a cursor that is not one."""
+        return self._history.page(after, limit)
 
     def mark_read(self, message_id: str) -> bool:
-        return self._store.update(TABLE, {"read": True}, id=message_id) > 0
+        return self._history.update(message_id, {"read": True}) is not None

@@ -1,6 +1,7 @@
 """Dream snapshots: the topic files and MEMORY.md as they were before each dream run, kept in
 memory/.dreams/<run-id>/, so any run can be undone and a failed one leaves no half-written memory.
-The run records (store table `dreams`) say what each run touched."""
+The run records (history/dreams/YYYY-MM.jsonl, one per run; how it ended is a patch on it) say
+what each run touched; they grow with every run, so they stay out of the store."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KairosError
+from ..history import month_of
 from ..journal import DailyLog
 from ..store import Store
 from .files import MemoryFiles
 
-DREAMS_TABLE = "dreams"
+KIND = "dreams"
+DREAMS_TABLE = "dreams"  # where store.json held the runs before (migration.py moves them)
 KEEP_SNAPSHOTS = 10
+RUNS_SHOWN = 50
 
 
 class DreamSnapshots:
     def __init__(self, memory: MemoryFiles, store: Store, daily_log: DailyLog) -> None:
         self.memory = memory
-        self._store = store
+        self._history = store.history(KIND)
         self._log = daily_log
         self.folder = memory.root / ".dreams"
 
@@ -46,12 +50,21 @@ class DreamSnapshots:
         elif self.memory.index_path.exists():
             self.memory.index_path.unlink()
 
-    def runs(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in r.items() if k != "_id"} for r in self._store.all(DREAMS_TABLE)]
+    def started(self, record: dict[str, Any]) -> None:
+        """A run began: its record (id, startedAt, status "running", ...)."""
+        self._history.append(record, month=month_of(record["startedAt"]))
+
+    def ended(self, run_id: str, changes: dict[str, Any]) -> None:
+        """How the run ended (status, summary, endedAt, ...), as a patch on its record."""
+        self._history.update(run_id, changes)
+
+    def runs(self, limit: int = RUNS_SHOWN) -> list[dict[str, Any]]:
+        """The newest `limit` runs, oldest first."""
+        return self._history.newest(limit)
 
     def undo(self) -> str:
         """Put memory back as it was before the last completed dream; returns its run id."""
-        done = [r for r in self.runs() if r["status"] == "done"]
+        done = self._history.newest(1, where=lambda r: r.get("status") == "done")
         if not done:
             raise KairosError("there is no completed dream to undo")
         last = done[-1]
@@ -59,12 +72,12 @@ class DreamSnapshots:
         if not snapshot.exists():
             raise KairosError(f"the snapshot of dream {last['id']} is gone ({snapshot})")
         self.restore(snapshot)
-        self._store.update(DREAMS_TABLE, {"status": "undone"}, id=last["id"])
+        self._history.update(last["id"], {"status": "undone"})
         self._log.append("dream", f"undone: memory restored to before dream {last['id']}")
         return last["id"]
 
     def prune(self) -> None:
-        keep = {Path(r["snapshot"]).name for r in self.runs()[-KEEP_SNAPSHOTS:]}
+        keep = {Path(r["snapshot"]).name for r in self.runs(KEEP_SNAPSHOTS)}
         if not self.folder.exists():
             return
         for folder in self.folder.iterdir():

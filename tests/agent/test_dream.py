@@ -203,9 +203,9 @@ async def test_the_gates_open_only_after_24_hours_and_5_session_days(
     assert "23.0 h ago" in dream.gates().reason
     os.utime(dream.lock.path, (now - 24 * 3600, now - 24 * 3600))
     for day in range(4):
-        engine.store.insert("activity", {"session": "s", "date": f"2026-11-2{2 + day}"})
+        dream.activity.record("s", f"2026-11-2{2 + day}")
     assert "4 active session-day(s)" in dream.gates().reason
-    engine.store.insert("activity", {"session": "t", "date": "2026-11-22"})
+    dream.activity.record("t", "2026-11-22")
     assert dream.gates().ok
 
 
@@ -249,7 +249,7 @@ async def test_the_nightly_task_and_the_scan_together_start_exactly_one_dream(
         make_engine: EngineFactory, fake: FakeAnthropic, clock: FakeClock) -> None:
     engine = await started(make_engine, fake)
     for day in range(5):
-        engine.store.insert("activity", {"session": "s", "date": f"2026-11-1{day}"})
+        engine.dream.activity.record("s", f"2026-11-1{day}")
     # The heartbeat (the daily catch-up fires too) and the dream share the fake: answer by whose
     # conversation it is.
     fake.on_empty = lambda r: (tool_use("DreamDone", {"summary": "nothing new"})

@@ -11,6 +11,8 @@ import signal
 import subprocess
 from typing import Any
 
+from kairos_desktop.clock import SystemClock
+from kairos_desktop.delivery.outbox import Outbox
 from kairos_desktop.home import Home
 from kairos_desktop.queue import InboundItem, InboundQueue
 from kairos_desktop.store import Store
@@ -41,7 +43,7 @@ def handed_over(requests: list[RecordedRequest]) -> int:
 def answers(home: Home) -> list[Any]:
     store = Store(home.store_file)
     try:
-        return [m["text"] for m in store.all("messages")]
+        return [m["text"] for m in Outbox(store, SystemClock()).recent(1000)]
     finally:
         store.close()
 

@@ -276,7 +276,7 @@ async def test_a_scheduled_check_that_finds_nothing_to_do_is_not_kept(
     await wait_sleeping(engine, 2)
     assert engine.transcript.turns == []  # the prefix for the next tick is unchanged
     assert "look for anything new" in engine.daily_log.read(date(2026, 11, 22))
-    assert engine.store.all("activity") == []  # not a user session for autoDream's gate
+    assert engine.dream.activity.rows() == []  # not a user session for autoDream's gate
 
 
 async def test_pause_holds_ticks_messages_and_tasks_until_resume(

@@ -246,7 +246,7 @@ async def test_items_a_stored_turn_consumed_are_not_sent_again_after_a_crash(
     engine.app.send("only once please")
     await wait_for(engine, lambda: len(engine.outbox.recent()) == 1, what="the answer")
     await wait_sleeping(engine, 1)
-    [item_doc] = [d for d in engine.store.all("user_messages")]
+    [item_doc] = engine.services.user_messages.recent()
     await engine.stop()
     # What a kill between storing the turn and acking its items leaves: the item still queued.
     queue_up(home, InboundItem(kind="user", text="only once please", id=item_doc["id"]))

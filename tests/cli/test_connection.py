@@ -112,6 +112,7 @@ ERRORS: dict[str, tuple[Call, type[KairosError]]] = {
     "delete_task": (lambda c: c.delete_task("no-such-task"), NotFoundError),
     "mark_inbox_read": (lambda c: c.mark_inbox_read("nope"), NotFoundError),
     "mark_message_read": (lambda c: c.mark_message_read("nope"), NotFoundError),
+    "message_history": (lambda c: c.message_history("not a cursor"), InputError),
     "undo_dream": (lambda c: c.undo_dream(), KairosError),
     "retry_held": (lambda c: c.retry_held("nope"), NotFoundError),
     "drop_held": (lambda c: c.drop_held("nope"), NotFoundError),
