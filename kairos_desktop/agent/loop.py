@@ -556,6 +556,8 @@ class AssistantLoop:
     # -- the full turn -----------------------------------------------------------------------
 
     async def _full_turn(self, logged: set[str], act_reason: str | None) -> None:
+        """The turn on the full context and the main model, with everything queued (what
+        arrived during a light tick too); `act_reason`: why the light tick handed over."""
         settings = self._settings()
         now = self._clock.now()
         state = _TurnState(self.queue.pending())
