@@ -8,12 +8,12 @@ and nothing else of the engine, so each user action is written here once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from . import views
 from .clock import Clock
-from .errors import ConflictError, KairosError, NotRunningError
+from .errors import ConflictError, InputError, KairosError, NotRunningError
 from .events import EventBus
 from .home import Home
 from .homeapp import JSON, HomeApp, HomeServices, SettingsState
@@ -39,6 +39,7 @@ class LiveEngine(Protocol):
     on_show: Callable[[str | None], None] | None
     status_extra: dict[str, Callable[[], Any]]
     heartbeat: Any
+    deliveries: Any
     dream: Any
     sources: list[Any]
     channels: Any
@@ -54,6 +55,9 @@ class LiveEngine(Protocol):
     def apply_settings(self) -> None: ...
     async def set_api_key(self, key: str) -> KeyInfo: ...
     async def clear_api_key(self) -> KeyInfo: ...
+    def github_token_info(self) -> KeyInfo: ...
+    async def set_github_token(self, token: str) -> KeyInfo: ...
+    async def clear_github_token(self) -> KeyInfo: ...
 
 
 class EngineApp(HomeApp):
@@ -65,6 +69,8 @@ class EngineApp(HomeApp):
         self.home = engine.home
         self.bus = engine.bus
         self._state = engine.config
+        self._told_paused = False
+        self._pending: set[asyncio.Task[Any]] = set()
 
     # HomeApp's are plain attributes; here they follow the engine (built when it starts).
     @property
@@ -80,6 +86,17 @@ class EngineApp(HomeApp):
     def _on_user_message(self, item: InboundItem) -> None:
         self._engine.heartbeat.mark_interaction()
         self._engine.heartbeat.nudge()  # a hung model call is given up: the message goes now
+        if self._engine.heartbeat.paused and not self._told_paused:
+            self._told_paused = True  # once per pause: the first message gets the answer
+            self._later(self._engine.deliveries.message(
+                f"Paused: {self._engine.settings.assistant_name} will answer when you resume "
+                "(Resume in the panel, or Pause again in the tray's menu).", "system"))
+
+    def _later(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` on the engine's loop after the current action (its events come first)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def _apply_settings(self, changes: JSON) -> None:
         self._engine.apply_settings()
@@ -143,6 +160,7 @@ class EngineApp(HomeApp):
     def pause(self) -> None:
         """No ticks, no model calls; tasks are held and caught up on resume."""
         engine = self._engine
+        self._told_paused = False
         engine.heartbeat.pause()
         engine.services.scheduler.set_paused(True)
         engine.services.daily_log.append("pause", "paused by the user")
@@ -190,6 +208,10 @@ class EngineApp(HomeApp):
         self.bus.publish("panel", ready=True,
                          at=self.clock.now().isoformat(timespec="milliseconds"))
 
+    def note(self, text: str) -> None:
+        """A front end's word about this desktop (no tray in the session...) in the daily log."""
+        self._engine.services.daily_log.append("desktop", text)
+
     def _control(self) -> Any:
         control = self._engine.control
         if control is None:
@@ -216,3 +238,15 @@ class EngineApp(HomeApp):
 
     async def clear_api_key(self) -> JSON:
         return (await self._engine.clear_api_key()).to_dict()
+
+    def github_token_info(self) -> KeyInfo:
+        return self._engine.github_token_info()
+
+    async def set_github_token(self, token: str) -> JSON:
+        """The GitHub token for private repositories: kept like the API key, used at once."""
+        if not isinstance(token, str):
+            raise InputError("the GitHub token must be text", key="githubToken")
+        return (await self._engine.set_github_token(token)).to_dict()
+
+    async def clear_github_token(self) -> JSON:
+        return (await self._engine.clear_github_token()).to_dict()

@@ -38,7 +38,7 @@ from .events import Event, EventBus
 from .history import Problem
 from .home import Home
 from .journal import MARKER, DailyLog
-from .keys import KeyInfo
+from .keys import KeyInfo, github_token_store
 from .memory.dream_snapshots import DreamSnapshots
 from .memory.files import MemoryFiles
 from .migration import MigrationError, migrate
@@ -376,7 +376,16 @@ class HomeApp:
 
     def settings_view(self) -> JSON:
         return {"settings": self._settings.to_json_dict(), "problems": self.settings_problems,
-                "apiKey": self.key_info().to_dict()}
+                "apiKey": self.key_info().to_dict(),
+                "githubToken": self.github_token_info().to_dict()}
+
+    def github_token_info(self) -> KeyInfo:
+        """GITHUB_TOKEN or the home's file; a token in the keyring is said set, not read."""
+        store = github_token_store(self.home.secrets_dir, self.home.root)
+        token, source = store.load_local()
+        if token is None and store.in_keyring:
+            return KeyInfo(True, "keyring", None)
+        return KeyInfo.of(token, source)
 
     def settings_schema(self) -> JSON:
         return Settings.model_json_schema(by_alias=True)
@@ -489,6 +498,7 @@ class HomeApp:
         """Validate and write `changes`; SettingsError names the bad key, nothing changes."""
         if not isinstance(changes, dict) or not changes:
             raise InputError('settings changes must be an object like {"key": value}')
+        changes = self._keep_inbox_on_rename(changes)
 
         def inbox_is_writable(settings: Settings) -> None:
             changed = "inboxDir" in changes or "inbox_dir" in changes
@@ -504,6 +514,19 @@ class HomeApp:
         self._apply_settings(changes)
         self.bus.publish("settings", **self._settings.to_json_dict())
         return self._settings.to_json_dict()
+
+    def _keep_inbox_on_rename(self, changes: JSON) -> JSON:
+        """The default inbox is named after the assistant ("Kairos Inbox"): a rename would
+        start a second folder and split the files. Once files were delivered, a rename pins
+        inboxDir to the folder in use (in the same write), so they stay in one place."""
+        renamed = any(k in changes for k in ("assistantName", "assistant_name"))
+        if not renamed or "inboxDir" in changes or "inbox_dir" in changes \
+                or self._settings.inbox_dir:
+            return changes
+        folder = self.inbox_dir()
+        if not self.services.inbox.items() and not folder.exists():
+            return changes
+        return {**changes, "inboxDir": str(folder)}
 
     def undo_dream(self) -> str:
         return self.services.snapshots.undo()

@@ -27,12 +27,21 @@ from .delivery.notifier import ConsoleNotifier, Notifier
 from .delivery.outbox import Outbox
 from .delivery.policy import NotificationPolicy
 from .engine_app import EngineApp
-from .errors import ApiKeyError
+from .errors import ApiKeyError, InputError
 from .events import EventBus
 from .home import Home, HomeLock
 from .homeapp import HomeServices, SettingsState
 from .journal import DailyLog
-from .keys import KeyInfo, check_key_format
+from .keys import (
+    KEYRING_TIMEOUT_S,
+    KeyInfo,
+    KeyringAbandonedError,
+    KeyringTimeoutError,
+    abandon_keyring_calls,
+    bounded_async,
+    check_key_format,
+    github_token_store,
+)
 from .keys import Source as KeySource
 from .memory.files import MemoryFiles
 from .model import ModelClient
@@ -59,7 +68,6 @@ from .usage import UsageLedger
 
 log = logging.getLogger(__name__)
 
-KEYRING_TIMEOUT_S = 30.0
 T = TypeVar("T")
 
 
@@ -97,10 +105,12 @@ class Engine:
         self.status = EngineStatus()
         self.config = SettingsState(Settings(), [])
         self._key_info = KeyInfo.of(None, None)
+        self._github_info = KeyInfo.of(None, None)  # what the PR source polls with
         self._lock = HomeLock(self.home.lock_file)
         self._model: ModelClient | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._grace = 5.0
+        self._reading_secrets = False  # the heartbeat waits for the keyring (at start only)
         self.control: Any = None
         self.started = False
         # Set by the control API's /api/stop (and the tray's Quit); whoever runs the engine
@@ -204,6 +214,7 @@ class Engine:
         svc = self.services
         self.notifications = NotificationPolicy(self.notifier, clock=self.clock,
                                                 settings=settings)
+        self.status_extra["notificationsHeld"] = self.notifications.held_info
         self.deliveries = Deliveries(
             outbox=svc.outbox, inbox=svc.inbox, notifier=self.notifications,
             daily_log=svc.daily_log, bus=self.bus, settings=settings, policy=self.policy)
@@ -213,6 +224,8 @@ class Engine:
         self.transcript = Transcript.open(self.home.sessions_dir, session_id)
         self.deliveries.session_id = session_id
         self.keys = self.home.api_keys()
+        self.github_tokens = github_token_store(self.home.secrets_dir, self.home.root)
+        self._github_info = KeyInfo.of(*self.github_tokens.load_local())
         api_key, source = (self._api_key, "env") if self._api_key else self.keys.load_local()
         self._key_info = KeyInfo.of(api_key, source)
         self._model = self._model_client(api_key)
@@ -231,7 +244,7 @@ class Engine:
             clock=self.clock, put=svc.queue.put, daily_log=svc.daily_log, store=svc.store,
             notify_user=lambda text: self.deliveries.message(text, "system"),
             exclude=(self.home.root,),  # the home changes on every tick: never report it
-            blocking_timeout=KEYRING_TIMEOUT_S), self.settings)
+            github_token=self._github_token, blocking_timeout=KEYRING_TIMEOUT_S), self.settings)
         for each in self.sources:
             for provider in each.tools():
                 self.tools.add_provider(provider)
@@ -299,6 +312,7 @@ class Engine:
         self._grace = grace
         self.heartbeat.stop()  # first, so its turn ends while the rest stops
         self.scheduler.stop()
+        abandon_keyring_calls()  # a read stuck in an unanswered keyring prompt holds nothing
         stack, self._stack = self._stack, None
         try:
             await stack.aclose()
@@ -312,6 +326,9 @@ class Engine:
 
     async def _end_heartbeat(self, task: asyncio.Task[None]) -> None:
         self.heartbeat.stop()
+        if self._reading_secrets:  # no turn to finish yet: only a keyring read to drop
+            await _cancel(task)
+            return
         try:
             await asyncio.wait_for(asyncio.shield(task), self._grace)
         except TimeoutError:
@@ -330,14 +347,21 @@ class Engine:
 
     async def _secrets_then_heartbeat(self) -> None:
         """The OS keyring is asked only now, with the control API (and the tray) already up:
-        a locked keyring's unlock prompt holds the first tick, not the app."""
+        a locked keyring's unlock prompt holds the first tick, not the app. It is asked only
+        when this home stored the key there (keys.py: a first start prompts for nothing)."""
         if self._model is None:
-            found = await self._from_keyring(self.keys.load, "API key")
+            found = None
+            if self.keys.in_keyring:
+                self._reading_secrets = True
+                try:
+                    found = await self._from_keyring(self.keys.load, "API key")
+                finally:
+                    self._reading_secrets = False
             key, source = found if found else (None, None)
             if self._model is None:  # else a key saved meanwhile (the panel) wins
                 self._use_key(key, source)
-            if self._model is None:
-                self.daily_log.append("start", "no API key: no model calls will be made")
+        if self._model is None:
+            self.daily_log.append("start", "no API key: no model calls will be made")
         await self.heartbeat.run()
 
     async def _tell_budget(self, title: str, text: str) -> None:
@@ -388,23 +412,41 @@ class Engine:
 
     async def _keyring_call(self, fn: Callable[[], T]) -> T:
         """`fn()` off the loop: a locked OS keyring may show an unlock prompt, and the engine
-        must not hang on it. ApiKeyError when it does not answer in time."""
+        must not hang on it (keys.bounded_async: a daemon thread, never joined, so a stuck
+        call holds neither the stop nor the process's exit). ApiKeyError when it does not
+        answer in time."""
         try:
-            async with asyncio.timeout(KEYRING_TIMEOUT_S):
-                return await asyncio.to_thread(fn)
-        except TimeoutError:
-            raise ApiKeyError(f"the OS keyring did not answer within {KEYRING_TIMEOUT_S:g} s "
-                              "(is it locked?); unlock it and try again") from None
+            return await bounded_async(fn, KEYRING_TIMEOUT_S)
+        except KeyringAbandonedError:
+            raise
+        except KeyringTimeoutError as exc:
+            raise ApiKeyError(f"{exc}; unlock it and try again") from None
 
     async def _from_keyring(self, read: Callable[[], T], what: str) -> T | None:
         """`read()` at start-up; None (logged) when the keyring does not answer."""
         try:
             return await self._keyring_call(read)
+        except KeyringAbandonedError:
+            return None  # the app is stopping: nothing to tell
         except ApiKeyError as exc:
             log.warning("%s", exc)
-            self.daily_log.append("error", f"{exc}; starting without the {what}. Unlock it, "
-                                  f"then save the {what} again.")
+            self.daily_log.append("error", f"{exc}; starting without the {what} stored there. "
+                                  f"Unlock the keyring and restart the app, or paste the "
+                                  f"{what} in Settings.")
             return None
+
+    def _github_token(self) -> str | None:
+        """The GitHub token for the PR source (blocking: it runs off the loop, at start):
+        $GITHUB_TOKEN, the home's file, or the keyring when this home stored it there."""
+        try:
+            token, source = self.github_tokens.load()
+        except KeyringAbandonedError:
+            return None
+        except KeyringTimeoutError as exc:
+            log.warning("GitHub token: %s; polling without it", exc)
+            return None
+        self._github_info = KeyInfo.of(token, source)
+        return token
 
     def _model_client(self, api_key: str | None) -> ModelClient | None:
         if not api_key:
@@ -426,9 +468,15 @@ class Engine:
             raise ApiKeyError("the key in use was given when the app started "
                               "(ANTHROPIC_API_KEY in its environment) and wins over a stored "
                               "key; change it there, or unset it and restart")
+        had_none = self._model is None
         source = await self._keyring_call(lambda: self.keys.save(key))
         self._use_key(check_key_format(key), source)
         self.daily_log.append("settings", f"API key saved ({source})")
+        if had_none:  # the chat's earlier "no API key" answers are out of date now: say so
+            await self.deliveries.message(
+                f"The API key is set ({self._key_info.hint}): {self.settings.assistant_name} "
+                "answers from now on. What you sent before got only the how-to; send it again.",
+                "system")
         return self._key_info
 
     async def clear_api_key(self) -> KeyInfo:
@@ -436,6 +484,38 @@ class Engine:
         self._use_key(*await self._keyring_call(self.keys.load))
         self.daily_log.append("settings", "stored API key removed")
         return self._key_info
+
+    # -- the GitHub token ---------------------------------------------------------------------
+
+    def github_token_info(self) -> KeyInfo:
+        """What may be shown of the GitHub token in use (kept: showing it asks no keyring)."""
+        return self._github_info
+
+    async def set_github_token(self, token: str) -> KeyInfo:
+        """Store the token (OS keyring or 0600 file); the next GitHub poll uses it."""
+        if self._github_info.source == "env":
+            raise InputError("the token in use is GITHUB_TOKEN in the app's environment, which "
+                             "wins over a stored one; change it there", key="githubToken")
+        token = self.github_tokens.check(token)
+        try:
+            source = await self._keyring_call(lambda: self.github_tokens.save(token))
+        except ApiKeyError as exc:
+            raise InputError(str(exc), key="githubToken") from None
+        self._github_info = KeyInfo.of(token, source)
+        self.subscriptions.use_token(token)
+        self.daily_log.append("settings", f"GitHub token saved ({source})")
+        return self._github_info
+
+    async def clear_github_token(self) -> KeyInfo:
+        try:
+            await self._keyring_call(self.github_tokens.clear)
+        except ApiKeyError as exc:
+            raise InputError(str(exc), key="githubToken") from None
+        token, source = self.github_tokens.load_local()  # GITHUB_TOKEN stays, if set
+        self._github_info = KeyInfo.of(token, source)
+        self.subscriptions.use_token(token)
+        self.daily_log.append("settings", "stored GitHub token removed")
+        return self._github_info
 
     def _use_key(self, api_key: str | None, source: KeySource | None) -> None:
         # A turn in flight keeps the client it started with; the next call uses the new one.

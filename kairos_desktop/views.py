@@ -34,11 +34,12 @@ def chat(outbox: Outbox, said: UserMessages, inbox_items: list[dict[str, Any]],
         items.append({
             "id": record["id"], "role": "assistant", "text": record["text"],
             "status": record["status"], "createdAt": record["createdAt"],
-            "read": record.get("read", False),
+            "at": record.get("at"), "read": record.get("read", False),
             "attachments": [_attachment(path, by_path) for path in record["attachments"]]})
     for doc in said.recent(limit, before=before):
         items.append({"id": doc["id"], "role": "user", "text": doc["text"], "status": None,
-                      "createdAt": doc["createdAt"], "read": True, "attachments": []})
+                      "createdAt": doc["createdAt"], "at": doc.get("at"), "read": True,
+                      "attachments": []})
     # A file sent on its own (SendUserFile) is the assistant's answer too: shown as one.
     attached = {path for record in items for path in
                 (a["path"] for a in record["attachments"])}
@@ -49,15 +50,17 @@ def chat(outbox: Outbox, said: UserMessages, inbox_items: list[dict[str, Any]],
                       "text": item.get("title") or item["name"], "status": "file",
                       "createdAt": item["deliveredAt"], "read": True,  # opened from the inbox
                       "attachments": [_attachment(item["path"], by_path)]})
-    # Stamps have one-second resolution, and a fast reply shares its question's second: within
-    # a second the n-th thing the user said comes before the n-th answer (each list is in its
-    # own order already), so question, answer, question, answer.
+    # By the finer stamp ("at") where a record has one. Shown stamps have one-second
+    # resolution, and a fast reply shares its question's second: where only those are known,
+    # within a second the n-th thing the user said comes before the n-th answer (each list is
+    # in its own order already), so question, answer, question, answer.
     seen: dict[tuple[datetime, bool], int] = {}
     keys: dict[int, tuple[datetime, int, bool]] = {}
     for item in items:
-        second, answer = _instant(item["createdAt"]).replace(microsecond=0), item["role"] != "user"
+        fine = _instant(item.get("at") or item["createdAt"])
+        second, answer = fine.replace(microsecond=0), item["role"] != "user"
         n = seen[second, answer] = seen.get((second, answer), -1) + 1
-        keys[id(item)] = (second, n, answer)
+        keys[id(item)] = (fine, n, answer)
     items.sort(key=lambda item: keys[id(item)])
     return _whole_instants(items, limit)
 

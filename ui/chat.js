@@ -110,17 +110,18 @@ function upsertChat(item, key = item.id) {
   // one-second resolution (a fast reply shares its question's second): within a second your
   // words come first, and nothing goes before a message of yours that has only this
   // browser's clock (sending, or sent before the app's stamp arrived): it came first.
-  const t = toDate(item.createdAt)?.getTime() ?? Date.now();
+  // Records carry a finer stamp too ("at"): where both have one, it decides.
+  const t = Number(el.dataset.time);
   const rank = item.role === "user" ? 0 : 1;
   let before = null;
   for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
     if (node.dataset.local === "1") break;
-    const later = Math.floor(Number(node.dataset.time) / 1000) - Math.floor(t / 1000)
-      || (node.dataset.role === "user" ? 0 : 1) - rank;
+    const later = node.dataset.fine === "1" && el.dataset.fine === "1" ? Number(node.dataset.time) - t
+      : Math.floor(Number(node.dataset.time) / 1000) - Math.floor(t / 1000)
+        || (node.dataset.role === "user" ? 0 : 1) - rank;
     if (later > 0) before = node;
     else break;
   }
-  el.dataset.time = String(t);
   list.insertBefore(el, before);
   chat.set(key, { item, el });
   updateChatEmpty();
@@ -157,7 +158,8 @@ function chatItemEl(item) {
     class: classes.join(" "), "data-testid": "chat-item", "data-id": item.id || "",
     "data-role": item.role, "data-status": status || "",
   }, meta, bubble);
-  li.dataset.time = String(toDate(item.createdAt)?.getTime() ?? Date.now());
+  li.dataset.time = String(toDate(item.at || item.createdAt)?.getTime() ?? Date.now());
+  if (item.at) li.dataset.fine = "1";
   if (item.local) li.dataset.local = "1";
   return li;
 }
@@ -288,7 +290,7 @@ export function onMessage(data) {
   }
   const item = {
     id: data.id, role: "assistant", text: data.text, status: data.status || "normal",
-    createdAt: data.createdAt, read: data.read ?? false,
+    createdAt: data.createdAt, at: data.at, read: data.read ?? false,
     attachments: (data.attachments || []).map((a) => (typeof a === "string" ? attachmentFromPath(a) : a)),
   };
   const stick = nearBottom();

@@ -13,7 +13,7 @@ import { refreshLog, loadLog, wireActivity } from "./activity.js";
 import { acquireToken, api, post, reportError, showFatal } from "./api.js";
 import { renderKey, wireApiKey } from "./apikey.js";
 import { loadApprovals, onApproval } from "./approvals.js";
-import { loadChat, markVisibleRead, onInbound, onMessage, setChatMode, startChat, wireChat } from "./chat.js";
+import { loadChat, markVisibleRead, onChatFile, onInbound, onMessage, setChatMode, startChat, wireChat } from "./chat.js";
 import { loadDream, onDream, wireDream } from "./dream.js";
 import { closeEvents, connectEvents, on } from "./events.js";
 import { loadHeld, onHeld } from "./held.js";
@@ -37,7 +37,7 @@ registerView("settings", () => Promise.all([loadSettings(), loadDream()]));
 
 on("message", onMessage, refreshLog);
 on("inbound", onInbound, refreshLog);
-on("file", onFile);
+on("file", onFile, onChatFile);
 on("inbox", (data) => { if (data.id) setInboxRead(data.id, data.read !== false); });
 on("state", applyStatus);
 on("settings", applySettings);

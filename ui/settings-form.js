@@ -55,7 +55,8 @@ function makeField(key, prop, words) {
     : prop.type === "integer" || prop.type === "number" ? numberField
       : prop.type === "string" ? (prop.enum ? choiceField : textField)
         : prop.type === "array" && prop.items?.type === "string" ? (prop.items.enum ? checksField : listField)
-          : prop.type === "object" && words.parts ? partsField : null;
+          : prop.type === "array" && words.folders ? foldersField
+            : prop.type === "object" && words.parts ? partsField : null;
   if (!make) return null;
   const field = make(key, prop, words);
   const rule = RULES[key];
@@ -207,6 +208,66 @@ function partsField(key, prop, words) {
     },
     sync,
     onInput: sync,
+  };
+}
+
+// A list of folders, one row each: the path, whether a change there wakes the assistant, and
+// Remove; "Add a folder" adds a row. What else a folder has (its ignore patterns, set in
+// settings.json) is kept as it was. A row left empty is no folder.
+function foldersField(key, prop, words) {
+  const rows = h("ul", { class: "folder-rows", "data-key": key, "data-testid": `setting-${key}`, "aria-describedby": describedBy(key, words) });
+  const add = h("button", { type: "button", class: "btn btn-quiet btn-small", id: `s-${key}-add`, "data-key": key, "data-testid": `setting-${key}-add` }, "Add a folder");
+  const inputs = [add.id]; // kept in step with the rows (the form reads it for focus and errors)
+  const kept = new Map(); // row -> the folder's ignore patterns
+  let made = 0;
+  const changed = () => rows.dispatchEvent(new Event("input", { bubbles: true }));
+  const syncInputs = () => {
+    inputs.length = 0;
+    for (const el of rows.querySelectorAll("input")) inputs.push(el.id);
+    inputs.push(add.id);
+  };
+  const row = (folder = {}) => {
+    made += 1;
+    const path = h("input", {
+      id: `s-${key}-${made}-path`, "data-key": key, "data-testid": `setting-${key}-path`, class: "mono field-grow",
+      spellcheck: "false", autocomplete: "off", placeholder: words.placeholder || "~/notes", "aria-label": "Folder",
+      "aria-describedby": `err-${key}`,
+    });
+    path.value = folder.path || "";
+    const wake = h("input", { type: "checkbox", id: `s-${key}-${made}-wake`, "data-key": key, "data-testid": `setting-${key}-wake` });
+    wake.checked = Boolean(folder.wake);
+    const remove = h("button", { type: "button", class: "btn btn-quiet btn-small", "data-key": key, "data-testid": `setting-${key}-remove` }, "Remove");
+    const li = h("li", { class: "field-row folder-row" }, path, h("label", { class: "check" }, wake, " a change wakes the assistant"), remove);
+    kept.set(li, Array.isArray(folder.ignore) ? folder.ignore : []);
+    remove.addEventListener("click", () => {
+      li.remove();
+      kept.delete(li);
+      syncInputs();
+      changed();
+      add.focus();
+    });
+    rows.append(li);
+    syncInputs();
+    return path;
+  };
+  add.addEventListener("click", () => {
+    row().focus();
+    changed();
+  });
+  return {
+    node: wrap(key, words, h("span", { class: "label", id: `label-${key}` }, words.label), rows, add),
+    inputs,
+    get: () => [...rows.children].map((li) => ({
+      path: li.querySelector("input:not([type=checkbox])").value.trim(),
+      wake: li.querySelector("input[type=checkbox]").checked,
+      ignore: kept.get(li) || [],
+    })).filter((f) => f.path),
+    set: (v) => {
+      rows.replaceChildren();
+      kept.clear();
+      for (const folder of v || []) row(folder);
+      syncInputs();
+    },
   };
 }
 

@@ -89,19 +89,22 @@ export const LABELS = {
   dreamMaxDeleteShare: { label: "Share of memory a dream may delete (like 0.2 for a fifth)", help: "A dream that would delete more stops and asks you." },
   dreamMaxTurns: { label: "Model calls per dream", unit: ["call", "calls"] },
   channelServers: { label: "Channel servers" },
-  watchedFolders: { label: "Watched folders" },
+  watchedFolders: {
+    label: "Watched folders", folders: true, incomplete: "Give each folder a path.",
+    help: "Changes there reach the assistant as one summary per folder (.git, build outputs and editor files are left out).",
+  },
 };
 
 // The cards, in order. A nested list is one row of fields. "rest": every other setting.
 export const SECTIONS = [
-  { legend: "Assistant", keys: ["assistantName", "defaultView", "model"] },
+  { legend: "Assistant", keys: ["assistantName", "defaultView", "model", "timeZone"] },
   {
     legend: "Sleep", hint: "Between two wake-ups the assistant sleeps at least the minimum and at most the maximum.",
     keys: [["minSleepDurationMs", "maxSleepDurationMs"]],
   },
   { legend: "Memory", keys: ["autoDreamEnabled"], note: "dream-info" },
   { legend: "Notifications", keys: ["notificationsEnabled", "notifyStatuses", "quietHours"] },
-  { legend: "Inbox", keys: ["inboxDir"] },
+  { legend: "Files", keys: ["inboxDir", "allowedFolders", "watchedFolders"] },
   { legend: "Channels", keys: ["channelsEnabled", "allowedChannelPlugins"] },
   { legend: "Budget", keys: ["dailyBudgetUsd"] },
   {

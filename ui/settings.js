@@ -4,7 +4,7 @@
  * updates the fields you have not touched. */
 
 import { api } from "./api.js";
-import { renderKey } from "./apikey.js";
+import { renderGitHubToken, renderKey } from "./apikey.js";
 import { amount } from "./checks.js";
 import { $, h, same } from "./dom.js";
 import { hideError, showError } from "./feedback.js";
@@ -59,6 +59,7 @@ export async function loadSettings() {
   applySettings(r.data.settings);
   renderProblems(r.data.problems || []);
   if (r.data.apiKey) renderKey(r.data.apiKey);
+  if (r.data.githubToken) renderGitHubToken(r.data.githubToken);
 }
 
 export function renderProblems(problems) {

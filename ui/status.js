@@ -33,6 +33,11 @@ export function renderStatus() {
   const pill = $("status-pill");
   const shown = state.sseBroken ? "disconnected" : (st.state || "starting");
   pill.dataset.state = shown;
+  // "No API key: add one in Settings" takes you there (apikey.js).
+  const needsKey = shown === "no_api_key";
+  pill.classList.toggle("pill-link", needsKey);
+  if (needsKey) pill.tabIndex = 0;
+  else pill.removeAttribute("tabindex");
   const [label, next] = state.sseBroken ? ["reconnecting…", ""] : statusText(st);
   $("status-text").textContent = label;
   $("status-next").textContent = next;

@@ -12,7 +12,7 @@ import argparse
 import getpass
 import json
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -79,6 +79,10 @@ def cmd_status(conn: Connection, args: argparse.Namespace) -> int:
               f"session: {data.get('sessionId')}\nmodel: {data.get('model')}")
         if data.get("detail"):
             print(f"detail: {data['detail']}")
+        held = data.get("notificationsHeld")
+        if isinstance(held, dict) and held.get("count"):
+            print(f"notifications: {held['count']} held until {str(held['until'])[11:16]} "
+                  f"({held['reason']}), then shown as one")
         tray = data.get("tray")
         if isinstance(tray, dict) and tray.get("backend") == "none":
             print(f"tray: none ({tray.get('hostDetail')}); the panel window is shown instead")
@@ -307,9 +311,11 @@ def cmd_tasks_list(conn: Connection, args: argparse.Namespace) -> int:
         return _print_json(tasks)
     if not tasks:
         print("no scheduled tasks")
+    max_age = _recurring_max_age(conn)
     for task in tasks:
         kind = ("recurring" if task["recurring"] else "once") + \
-            ("" if task["durable"] else ", session") + (", built-in" if task["builtin"] else "") + \
+            _ends(task, max_age) + ("" if task["durable"] else ", session") + \
+            (", built-in" if task["builtin"] else "") + \
             (", skips missed runs" if task.get("catchUp") == "skip" else "")
         print(f"{task['id']:<18} {task['cron']:<16} next {_when(task)}  ({kind})  "
               f"{task['prompt'][:60]}")
@@ -328,8 +334,29 @@ def cmd_tasks_add(conn: Connection, args: argparse.Namespace) -> int:
         return _fail(f"{exc}; nothing was stored", 2)
     skips = "; a run missed while the computer sleeps is skipped" \
         if task.get("catchUp") == "skip" else ""
-    print(f"task {task['id']} ({task['description']}) next fires {_when(task)}{skips}")
+    if task.get("recurring"):
+        how = f"every time: {task['description']}{_ends(task, _recurring_max_age(conn))}"
+    else:  # the words name a schedule; a one-shot runs at its first match only
+        how = f"once, at the next match of: {task['description']} (--recurring repeats it)"
+    print(f"task {task['id']} ({how}) next fires {_when(task)}{skips}")
     return 0
+
+
+def _recurring_max_age(conn: Connection) -> int | None:
+    value = conn.settings_view()["settings"].get("recurringMaxAgeMs")
+    return value if isinstance(value, int) else None
+
+
+def _ends(task: dict[str, Any], max_age_ms: int | None) -> str:
+    """", ends 2026-11-29" for a recurring task that expires (not permanent), else ""."""
+    if not task.get("recurring") or task.get("permanent") or not max_age_ms:
+        return ""
+    try:
+        created = datetime.fromisoformat(str(task.get("createdAt")))
+    except ValueError:
+        return ""
+    end = created + timedelta(milliseconds=max_age_ms)
+    return f", ends {end:%Y-%m-%d %H:%M} (recurringMaxAgeMs)"
 
 
 @on_connection
@@ -388,13 +415,18 @@ def cmd_panel(conn: Connection, args: argparse.Namespace) -> int:
     import webbrowser
 
     if not webbrowser.open(url):
-        print(f"no browser could be started; open this address: {url}")
+        return _fail(f"no browser could be started; open this address in one (it works once, "
+                     f"for 2 minutes): {url}", 1)
+    print("the panel is opening in your browser (nothing there? `kairos panel --print` gives "
+          "its address)")
     return 0
 
 
 @on_connection
 def cmd_stop(conn: Connection, args: argparse.Namespace) -> int:
-    conn.request_stop()  # not running: NotRunningError says so, exit 1
+    if not conn.running:
+        return _fail("kairos is not running for this home: nothing to stop", 1)
+    conn.request_stop()
     print("asked the running app to stop; it finishes its turn and keeps what is queued")
     return 0
 
@@ -419,6 +451,7 @@ def cmd_approvals_decide(conn: Connection, args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     print(f"{result['id']}: {result['state']}")
     return 0
+
 
 # -- the daily budget ------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from . import commands as c
-from .run import cmd_autostart, cmd_doctor, cmd_run
+from .run import cmd_autostart, cmd_doctor, cmd_install_desktop, cmd_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,12 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--session-id", help="resume (or start) the session with this id")
     run.add_argument("--exit-after", type=float, metavar="SECONDS",
                      help="stop cleanly after this many seconds")
-    run.add_argument("-v", "--verbose", action="store_true")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="log what the app does (INFO) to the terminal, not only warnings")
     run.set_defaults(handler=cmd_run)
 
     send = sub.add_parser("send", help="send the assistant a message")
     send.add_argument("text", nargs="+")
     send.set_defaults(handler=c.cmd_send)
+
+    stop = sub.add_parser("stop", help="stop the running app cleanly (as Quit does)")
+    stop.set_defaults(handler=c.cmd_stop)
 
     status = sub.add_parser("status", help="is it running, and what is it doing")
     status.add_argument("--json", action="store_true")
@@ -85,8 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=c.cmd_settings_show)
     set_ = settings_sub.add_parser("set", help="VALUE is read as JSON when it parses, else text")
-    set_.add_argument("key")
-    set_.add_argument("value")
+    set_.add_argument("key", metavar="KEY", help="a setting's name as in settings.json, like "
+                      "assistantName or quietHours (`kairos settings show` lists them)")
+    set_.add_argument("value", metavar="VALUE", help='the new value: JSON when it parses (60000, '
+                      'true, ["~/notes"], {"start": "22:00", "end": "07:00"}, null), else text')
     set_.set_defaults(handler=c.cmd_settings_set)
 
     tasks = sub.add_parser("tasks", help="scheduled tasks")
@@ -127,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     autostart.add_argument("action", choices=["on", "off", "status"])
     autostart.set_defaults(handler=cmd_autostart)
 
+    install = sub.add_parser("install-desktop", help=(
+        "put Kairos in the applications menu: its launcher and its icons in your icon theme "
+        "(Linux)"))
+    install.add_argument("--remove", action="store_true",
+                         help="take the launcher and the icons away again")
+    install.set_defaults(handler=cmd_install_desktop)
+
+
     doctor = sub.add_parser("doctor", help="what this machine offers the app")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(handler=cmd_doctor)
@@ -150,4 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
         decide = approvals_sub.add_parser(verb, help=f"{verb} a waiting command")
         decide.add_argument("id")
         decide.set_defaults(handler=c.cmd_approvals_decide, decision=verb)
+    _describe_json_flags(parser)
     return parser
+
+
+def _describe_json_flags(parser: argparse.ArgumentParser) -> None:
+    """Every --json says what it does (one wording for all the commands that have one)."""
+    for action in parser._actions:
+        if "--json" in action.option_strings and action.help is None:
+            action.help = "print JSON (for scripts) instead of text"
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _describe_json_flags(sub)

@@ -84,6 +84,8 @@ class ControlServer:
             web.get("/ui/{name}", self._static),
             web.put("/api/key", self._key_set),
             web.delete("/api/key", self._key_clear),
+            web.put("/api/github-token", self._github_token_set),
+            web.delete("/api/github-token", self._github_token_clear),
             web.get("/api/chat", self._chat),
             web.get("/api/transcript", self._transcript),
             web.post("/api/inbox/{item_id}/open", self._inbox_open),
@@ -346,6 +348,17 @@ class ControlServer:
 
     async def _key_clear(self, _: web.Request) -> web.Response:
         return web.json_response({"apiKey": await self.app.clear_api_key()})
+
+    async def _github_token_set(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str):
+            return web.json_response({"error": 'PUT /api/github-token needs {"token": "..."}',
+                                      "key": "githubToken"}, status=400)
+        return web.json_response({"githubToken": await self.app.set_github_token(token)})
+
+    async def _github_token_clear(self, _: web.Request) -> web.Response:
+        return web.json_response({"githubToken": await self.app.clear_github_token()})
 
     async def _chat(self, request: web.Request) -> web.Response:
         """?before=<the oldest shown item's at or createdAt>: the page above it."""

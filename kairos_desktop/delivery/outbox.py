@@ -33,6 +33,8 @@ class Outbox:
             "status": status,
             "attachments": list(attachments or []),
             "createdAt": self._clock.now().isoformat(timespec="seconds"),
+            # The same instant, finer: orders a fast reply after its question in the chat.
+            "at": self._clock.now().isoformat(timespec="microseconds"),
             "sessionId": session_id,
             "read": False,
         }

@@ -40,6 +40,7 @@ async def test_the_engine_logs_and_reports_a_held_notification(
     await wait_sleeping(engine, 1)
     held = [e.data for e in events if e.data.get("held")]
     assert len(held) == 1 and held[0]["heldUntil"].startswith("2026-11-22T09:1")
+    assert engine.app.status()["notificationsHeld"]["count"] == 1
     log = engine.daily_log.path_for(engine.clock.now().date()).read_text()
     assert "held until 09:1" in log and "notifyBurstLimit" in log
 

@@ -130,6 +130,10 @@ class PRSubscriptions(Source):
         """The token in use (None: anonymous); never shown, only said present or absent."""
         return self._client.token
 
+    def use_token(self, token: str | None) -> None:
+        """A token the user just stored or removed (Settings): the next request uses it."""
+        self._client.token = token or None
+
     async def _read_token(self) -> None:
         """The token from `token_provider`, off the loop: a locked keyring's unlock prompt
         holds the first poll, never the engine. A token set meanwhile wins."""
