@@ -34,8 +34,9 @@ def validate_cron(expr: str) -> str:
             "(e.g. '57 8 * * 1-5' for weekdays at 8:57)")
     try:
         croniter(text)
-    except (CroniterBadCronError, ValueError) as exc:
-        raise InvalidCronError(f"{expr!r} is not a valid cron expression: {exc}") from None
+    except (CroniterBadCronError, ValueError):
+        raise InvalidCronError(f"{expr!r} is not a valid cron expression: "
+                               f"{_bad_field(parts)}") from None
     if not croniter.is_valid(text, strict=True):
         raise InvalidCronError(
             f"{expr!r} can never fire: no month has that day (e.g. 31 in February)")
@@ -44,6 +45,24 @@ def validate_cron(expr: str) -> str:
     except (CroniterBadDateError, CroniterError):
         raise InvalidCronError(f"{expr!r} can never fire") from None
     return text
+
+
+_FIELD_WORDS = (("minute", "0-59"), ("hour", "0-23"), ("day of the month", "1-31"),
+                ("month", "1-12 or jan-dec"),
+                ("day of the week", "0-7 or sun-sat (0 and 7 are Sunday)"))
+
+
+def _bad_field(parts: list[str]) -> str:
+    """Which of the five fields croniter refuses, in words (each tried alone)."""
+    for index, (name, allowed) in enumerate(_FIELD_WORDS):
+        alone = ["*"] * 5
+        alone[index] = parts[index]
+        try:
+            croniter(" ".join(alone))
+        except (CroniterBadCronError, ValueError):
+            return (f"the {name} field ({parts[index]!r}) takes {allowed}, with '*', lists "
+                    "(1,15), ranges (1-5) and steps (*/10)")
+    return f"the fields together are refused; they are, in order: {FIELDS}"
 
 
 def _place(wall: datetime, tz: tzinfo) -> datetime:

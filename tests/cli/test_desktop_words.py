@@ -90,3 +90,10 @@ def test_renaming_the_assistant_keeps_the_files_in_one_inbox(cli: Cli) -> None:
     inbox.rmdir()
     assert cli("settings", "set", "assistantName", "Juniper").code == 0
     assert json.loads(cli.home.settings_file.read_text())["inboxDir"] is None
+
+
+def test_a_bad_cron_names_the_field_that_is_wrong(cli: Cli) -> None:
+    for cron, says in (("61 * * * *", "the minute field ('61') takes 0-59"),
+                       ("0 9 * * 9", "the day of the week field ('9') takes 0-7")):
+        result = cli("tasks", "add", "--cron", cron, "--prompt", "x")
+        assert result.code == 2 and says in result.err and "nothing was stored" in result.err
