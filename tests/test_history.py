@@ -86,3 +86,48 @@ def test_an_empty_history_reads_as_empty(tmp_path: Path) -> None:
 
 def test_month_of_an_iso_stamp() -> None:
     assert month_of("2026-11-22T09:00:00+01:00") == "2026-11"
+
+
+def test_a_read_after_an_append_sees_it_and_a_replaced_file_is_read_afresh(
+        messages: History) -> None:
+    assert messages.newest(1)[0]["id"] == "m29"  # parsed and kept
+    messages.append({"id": "m30", "text": "new"}, month="2026-03")
+    assert [r["id"] for r in messages.newest(2)] == ["m29", "m30"]
+    path = messages.path_for("2026-03")
+    path.with_name("x").write_text('{"id": "only"}\n')
+    path.with_name("x").replace(path)  # another file in its place: not the one read before
+    assert [r["id"] for r in messages.newest(1)] == ["only"]
+
+
+def test_update_patches_the_record_in_its_own_month(messages: History) -> None:
+    assert messages.update("m3", {"read": True}) == {
+        "id": "m3", "text": "message 3", "createdAt": "2026-01-05", "read": True}
+    assert '"patch":"m3"' in messages.path_for("2026-01").read_text()
+    size = messages.path_for("2026-01").stat().st_size
+    assert messages.update("m3", {"read": True}) is not None  # already so: nothing written
+    assert messages.path_for("2026-01").stat().st_size == size
+    assert messages.update("nope", {"read": True}) is None
+    assert messages.month("2026-01")[3]["read"] is True  # the month alone is whole
+
+
+def test_pages_oldest_first_cover_every_record_once(messages: History) -> None:
+    seen, after = [], None
+    while True:
+        page, after = messages.page(after, 7)
+        seen += [r["id"] for r in page]
+        if after is None:
+            break
+    assert seen == [f"m{n}" for n in range(30)]
+    assert [r["id"] for r in messages.newest(3, until="2026-02")] == ["m17", "m18", "m19"]
+    with pytest.raises(ValueError, match="not a page cursor"):
+        messages.page("page 2", 7)
+
+
+def test_a_bad_line_is_told_once(messages: History) -> None:
+    told = []
+    messages.on_problem = told.append
+    path = messages.path_for("2026-01")
+    path.write_text(path.read_text() + "{cut\n")
+    list(messages.all())
+    list(messages.all())
+    assert [str(p) for p in told] == [f"{path}:11: not a JSON record (JSONDecodeError)"]
