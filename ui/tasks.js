@@ -41,7 +41,7 @@ function taskRowEl(task) {
         `${task.lastMissed.text} (noticed ${when(task.lastMissed.at)})`) : null),
     h("td", null,
       h("div", { class: "task-desc", "data-testid": "task-description" }, task.description || ""),
-      h("div", { class: "task-cron" }, task.cron)),
+      h("div", { class: "task-cron" }, task.cron), endsEl(task)),
     h("td", { class: "task-next", "data-testid": "task-next" },
       next ? [relSpan(next), h("small", null, when(next))] : "—"),
     h("td", null, h("button", {
@@ -49,6 +49,16 @@ function taskRowEl(task) {
       "aria-label": `Delete task: ${task.prompt}`,
       onclick: () => deleteTask(task),
     }, "Delete")));
+}
+
+// A recurring task that is not permanent ends after recurringMaxAgeMs (7 days): say when.
+function endsEl(task) {
+  const maxAge = Number(state.settings?.recurringMaxAgeMs);
+  const created = toDate(task.createdAt);
+  if (!task.recurring || task.permanent || !maxAge || !created) return null;
+  const end = new Date(created.getTime() + maxAge);
+  return h("small", { class: "task-ends", "data-testid": "task-ends",
+    title: "Recurring tasks end after recurringMaxAgeMs unless permanent" }, `ends ${when(end.toISOString())}`);
 }
 
 async function deleteTask(task) {
