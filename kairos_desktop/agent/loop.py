@@ -11,8 +11,9 @@ Invariants:
 - Inbound items are acked only once their turn is stored, and the stored record carries their
   ids: a failed call or a crash before it replays them, a crash after it (before the ack) does
   not (run() skips what the latest transcript already holds). A turn is stored as soon as the
-  model acts on it (at each reply that calls more than Sleep), before its tools run, so a crash
-  after a SendUserMessage never answers the same message twice.
+  tools of a reply that acts ran (before the next call), so a kill after a SendUserMessage
+  does not answer the same message again, and one before it ran replays the turn: never an
+  answer the model believes it gave but that nobody got.
 - One item the API refuses for its own content never blocks the rest: the turn is tried again
   without it (the largest first, then all it carried), and what it could not carry is set aside
   (queue.py's held list), kept, and the user is told what was refused and what to do. When even
@@ -579,8 +580,9 @@ class AssistantLoop:
                 request=lambda messages: self.build_request(messages, ttl, history),
                 tools=self.tools, ctx=ctx, max_iterations=settings.max_tool_iterations,
                 cache_ttl=ttl, stop_tools=frozenset({"Sleep"}), resume_answer=SLEEP_RESULT,
-                on_reply=functools.partial(self._on_reply, state=state,
-                                           turn_messages=turn_messages, now=now))
+                on_reply=self._on_reply,
+                after_tools=functools.partial(self._after_tools, state=state,
+                                              turn_messages=turn_messages, now=now))
             try:
                 result: TurnResult | None = await self._runner.run(spec, turn_messages)
             except BudgetExceededError:
@@ -777,16 +779,22 @@ class AssistantLoop:
 
     # -- hooks of the agent turn -------------------------------------------------------------
 
-    def _on_reply(self, reply: ModelReply, state: _TurnState,
-                  turn_messages: list[dict[str, Any]], now: datetime) -> None:
+    def _on_reply(self, reply: ModelReply) -> None:
         if self.status.state != "working":  # a call went through after an outage
             self._set_state("working")
         if reply.text:
             self._log.append("thought", reply.text)
-        # The model acts on what arrived: store the turn so far before its tools run (and ack
-        # what it consumed), so that a crash from here on never answers it again. A reply
-        # that only sleeps on a turn nobody spoke in may still be quiet: not stored yet.
-        acts = any(call.name != "Sleep" for call in reply.tool_calls)
+
+    def _after_tools(self, state: _TurnState, turn_messages: list[dict[str, Any]],
+                     now: datetime) -> None:
+        """A reply's tools ran: store the turn up to that reply (and ack what it consumed), so a
+        kill from here on never hands it to the model again. Its results wait for the next
+        call to be accepted (a result the API refuses must never enter the history); a kill
+        before this point replays the turn, which is better than an answer lost. A batch
+        that only slept on a turn nobody spoke in may still be quiet: not stored yet."""
+        last = turn_messages[-1]
+        acts = last["role"] == "assistant" and any(
+            b.get("type") == "tool_use" and b.get("name") != "Sleep" for b in last["content"])
         spoken = any(i.kind == "user" or i.external for i in state.items) or state.set_aside
         if acts or spoken or state.stored:
             self._store_progress(state, turn_messages, now)
