@@ -149,6 +149,9 @@ class EngineApp(HomeApp):
     def approvals(self) -> list[JSON]:
         return self._engine.approvals.pending()
 
+    def _live_servers(self) -> dict[str, JSON] | None:
+        return dict(self._engine.channels.status())
+
     def is_paused(self) -> bool:
         return bool(self._engine.heartbeat.paused)
 

@@ -49,6 +49,8 @@ from .scheduler.rules import next_fires, validate_cron
 from .scheduler.runtime import Scheduler
 from .scheduler.task import CatchUp
 from .settings import Settings, check_writable_folder, env_flag, update_settings_file
+from .sources.channels.config import add_changes, allow_changes, remove_changes, server_rows
+from .sources.channels.plugins import read_plugin
 from .store import Store, UnreadableStoreError
 from .usage import DAYS_KIND, UsageLedger
 
@@ -288,8 +290,7 @@ class HomeApp:
                 "assistantName": self._settings.assistant_name, "model": self._settings.model,
                 "queued": len(self.services.queue), "usageToday": self.services.usage.day(),
                 "held": len(self.services.queue.held()),
-                "budget": self.budget(),
-                "settingsProblems": list(self.settings_problems)}
+                "budget": self.budget(), "settingsProblems": list(self.settings_problems)}
 
     def messages(self, limit: int = 50) -> list[JSON]:
         return self.services.outbox.recent(limit)
@@ -524,7 +525,7 @@ class HomeApp:
                 or self._settings.inbox_dir:
             return changes
         folder = self.inbox_dir()
-        if not self.services.inbox.items() and not folder.exists():
+        if not self.services.inbox.items(1) and not folder.exists():
             return changes
         return {**changes, "inboxDir": str(folder)}
 
@@ -548,6 +549,54 @@ class HomeApp:
                                        f"the user: {held.item.view()['preview']}")
         self.bus.publish("held", id=held.item.id, dropped=True)
         return held.view()
+
+    # -- plugins: MCP servers (channels and tools) -------------------------------------------
+
+    def plugins(self) -> list[JSON]:
+        """Every configured MCP server (from a plugin or written in channelServers), with its
+        plugin, whether it is allowed, its tools policy and its state (the running app's live
+        one: running, restarting and why, refused by the allowlist)."""
+        return server_rows(self._settings, self._live_servers())
+
+    def _live_servers(self) -> dict[str, JSON] | None:
+        """The channels' live status by server (the engine's); None with the app closed."""
+        return None
+
+    def add_plugin(self, path: str, *, allow: bool = False) -> JSON:
+        """Add the servers of the Claude Code plugin at `path` (a folder with .mcp.json or
+        .claude-plugin/plugin.json, or a .mcp.json file), stored as written with
+        ${CLAUDE_PLUGIN_ROOT} set to the folder; `allow` also puts them in
+        allowedChannelPlugins. InputError (key "path") says what is wrong; nothing changes."""
+        if not isinstance(path, str) or not path.strip():
+            raise InputError("give the path of a plugin folder or of a .mcp.json file",
+                             key="path")
+        plugin = read_plugin(Path(path.strip()))
+        if type(allow) is not bool:
+            raise InputError(f"allow must be true or false, not {allow!r}", key="allow")
+        changes = add_changes(self._settings, plugin, data_root=self.home.root / "plugins",
+                              allow=allow)
+        self.update_settings(changes)
+        self.services.daily_log.append("plugins", f"added plugin {plugin.name} from "
+                                       f"{plugin.root}: {', '.join(plugin.servers)}"
+                                       + (" (allowed)" if allow else ""))
+        return {"plugin": plugin.name, "root": str(plugin.root), "servers": list(plugin.servers),
+                "allowed": allow, "channelsEnabled": self._settings.channels_enabled}
+
+    def remove_plugin(self, name: str) -> JSON:
+        """Remove plugin `name` (all its servers) or the one server `name`; NotFoundError
+        when neither is configured. A running server stops."""
+        changes, gone = remove_changes(self._settings, str(name))
+        self.update_settings(changes)
+        self.services.daily_log.append("plugins", f"removed {name}: {', '.join(gone)}")
+        return {"removed": gone}
+
+    def allow_server(self, name: str, allowed: bool = True) -> JSON:
+        """Let server `name` (or every server of plugin `name`) start, or stop letting it."""
+        if type(allowed) is not bool:
+            raise InputError(f"allowed must be true or false, not {allowed!r}", key="allowed")
+        self.update_settings(allow_changes(self._settings, str(name), allowed))
+        return {"name": name, "allowed": allowed,
+                "channelsEnabled": self._settings.channels_enabled}
 
     # -- actions of the running app only -----------------------------------------------------
 

@@ -240,8 +240,14 @@ class Engine:
             bus=self.bus, usage=svc.usage, policy=self.policy,
             user_present=self._user_present)
         svc.scheduler.on_dream = self._nightly_dream
+        # Before the sources: an MCP tool call that must ask waits on the same broker.
+        self.approvals = Approvals(clock=self.clock, daily_log=svc.daily_log, bus=self.bus,
+                                   notify=self.deliveries.notify, settings=settings)
         self.sources = build_sources(SourceContext(
             clock=self.clock, put=svc.queue.put, daily_log=svc.daily_log, store=svc.store,
+            put_many=svc.queue.put_many, approvals=self.approvals,
+            workspace=self.home.workspace_dir,
+            on_change=lambda name: self.bus.publish("sources", source=name),
             notify_user=lambda text: self.deliveries.message(text, "system"),
             exclude=(self.home.root,),  # the home changes on every tick: never report it
             github_token=self._github_token, blocking_timeout=KEYRING_TIMEOUT_S), self.settings)
@@ -252,8 +258,6 @@ class Engine:
         self.channels = find_source(self.sources, ChannelManager)
         self.subscriptions = find_source(self.sources, PRSubscriptions)
         self.folders = find_source(self.sources, FolderWatcher)
-        self.approvals = Approvals(clock=self.clock, daily_log=svc.daily_log, bus=self.bus,
-                                   notify=self.deliveries.notify, settings=settings)
         self.tools.add_provider(run_command_provider(
             approvals=self.approvals, settings=settings, workspace=self.home.workspace_dir,
             daily_log=svc.daily_log))
@@ -265,6 +269,7 @@ class Engine:
             deliveries=self.deliveries, daily_log=svc.daily_log, usage=svc.usage, bus=self.bus,
             status=self.status, scheduler=svc.scheduler, memory=svc.memory,
             subscriptions=self.subscriptions, on_active_turn=self._record_activity)
+        self.heartbeat.instructions = self.channels.instructions  # MCP servers' instructions
 
     async def _start_services(self, stack: contextlib.AsyncExitStack, *,
                               control_api: bool) -> None:

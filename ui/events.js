@@ -8,7 +8,7 @@ import { state } from "./state.js";
 import { renderStatus } from "./status.js";
 
 const NAMES = ["message", "inbound", "file", "notification", "state", "settings", "usage",
-  "tool", "task", "tasks", "dream", "approval", "inbox", "budget", "held"];
+  "tool", "task", "tasks", "dream", "approval", "inbox", "budget", "held", "sources"];
 
 const handlers = new Map(); // event name -> [handler(data)]
 let source = null;

@@ -10,6 +10,7 @@ import { $, h, same } from "./dom.js";
 import { hideError, showError } from "./feedback.js";
 import { loadSchema } from "./schema.js";
 import { buildForm, syncEnabled } from "./settings-form.js";
+import { loadServers } from "./servers.js";
 import { publishSettings, state } from "./state.js";
 
 let fields = [];
@@ -54,7 +55,7 @@ export function applySettings(settings) {
 }
 
 export async function loadSettings() {
-  const [r] = await Promise.all([api("/api/settings"), ensureForm()]);
+  const [r] = await Promise.all([api("/api/settings"), ensureForm(), loadServers()]);
   if (!r.ok) throw new Error(r.data.error);
   applySettings(r.data.settings);
   renderProblems(r.data.problems || []);

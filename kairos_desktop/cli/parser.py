@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from . import commands as c
+from . import plugins
 from .run import cmd_autostart, cmd_doctor, cmd_install_desktop, cmd_run
 
 
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="take the launcher and the icons away again")
     install.set_defaults(handler=cmd_install_desktop)
 
+    plugins.add_parsers(sub)
 
     doctor = sub.add_parser("doctor", help="what this machine offers the app")
     doctor.add_argument("--json", action="store_true")

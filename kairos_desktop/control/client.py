@@ -7,8 +7,11 @@ error answer comes back as the application's own error (404 NotFoundError, 409 C
 handles errors one way whichever side it talks to; each is also a ControlAPIError carrying the
 HTTP `status` and `payload`.
 
-Standard library only (urllib), so a CLI call starts fast. A control.json left by a crashed
-instance is detected (the connection is refused) and reported as "not running".
+Standard library only (urllib), so a CLI call starts fast. "Not running" and "not answering" are
+told apart: no run/control.json (or one whose process is gone), or a refused connection, is
+NotRunningError (the CLI then works on the home's files); a connection that was taken but not
+answered in time (the app is busy: a notebook cell holding the loop that serves the API, say) is
+NotAnsweringError, naming the pid, and nothing falls back to the files under the running app.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..errors import (
     GoneError,
     InputError,
     KairosError,
+    NotAnsweringError,
     NotFoundError,
     NotRunningError,
     SettingsError,
@@ -102,19 +106,26 @@ class ControlClient:
     """The running app of one home, over its control API."""
 
     running = True
+    #: Seconds an answer may take before the app counts as not answering.
+    default_timeout = 10.0
 
-    def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, token: str, *, timeout: float | None = None,
+                 pid: int | None = None) -> None:
         self.url = url.rstrip("/")
         self.token = token
-        self.timeout = timeout
+        self.timeout = self.default_timeout if timeout is None else timeout
+        self.pid = pid  # the running app's process (from run/control.json), for messages
 
     @classmethod
-    def for_home(cls, home: Home) -> ControlClient:
-        """A client for the instance running on `home`; NotRunningError when there is none."""
+    def for_home(cls, home: Home, *, timeout: float | None = None) -> ControlClient:
+        """A client for the instance running on `home`; NotRunningError when there is none,
+        NotAnsweringError when it runs but does not answer within `timeout` seconds."""
         info = home.read_control()
         if not info:
             raise NotRunningError(f"no kairos instance is running for {home.root}")
-        client = cls(f"http://{info.get('host', '127.0.0.1')}:{info['port']}", info["token"])
+        pid = info.get("pid")
+        client = cls(f"http://{info.get('host', '127.0.0.1')}:{info['port']}", info["token"],
+                     timeout=timeout, pid=pid if isinstance(pid, int) else None)
         try:
             client.request("GET", "/api/status")
         except NotRunningError:
@@ -139,8 +150,19 @@ class ControlClient:
                 payload = {}
             raise _error_of(method, path.split("?", 1)[0], exc.code, payload) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, TimeoutError):
+                raise self._not_answering() from None
             raise NotRunningError(
-                f"cannot reach the running instance at {self.url}: {exc}") from None
+                f"cannot reach the running instance at {self.url}: {reason}") from None
+
+    def _not_answering(self) -> NotAnsweringError:
+        who = f"pid {self.pid}" if self.pid is not None else f"at {self.url}"
+        return NotAnsweringError(
+            f"kairos is running ({who}) but did not answer within {self.timeout:g} s: it is "
+            "busy or stuck (in a notebook, a cell that blocks the kernel's loop holds the app "
+            "too). Try again once it is free"
+            + (f", or stop it (kill {self.pid})." if self.pid is not None else "."))
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -198,6 +220,9 @@ class ControlClient:
     def approvals(self) -> list[JSON]:
         return self.request("GET", "/api/approvals")
 
+    def plugins(self) -> list[JSON]:
+        return self.request("GET", "/api/plugins")
+
     def queued(self) -> list[JSON]:
         return self.request("GET", "/api/queue")
 
@@ -239,6 +264,15 @@ class ControlClient:
 
     def drop_held(self, item_id: str) -> JSON:
         return self.request("DELETE", f"/api/held/{_quote(item_id)}")
+
+    def add_plugin(self, path: str, *, allow: bool = False) -> JSON:
+        return self.request("POST", "/api/plugins", {"path": path, "allow": allow})
+
+    def remove_plugin(self, name: str) -> JSON:
+        return self.request("DELETE", f"/api/plugins/{_quote(name)}")
+
+    def allow_server(self, name: str, allowed: bool = True) -> JSON:
+        return self.request("POST", f"/api/plugins/{_quote(name)}/allow", {"allowed": allowed})
 
     def wake(self) -> None:
         self.request("POST", "/api/wake")

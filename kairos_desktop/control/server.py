@@ -129,6 +129,10 @@ class ControlServer:
             web.post("/api/tasks", self._task_add),
             web.delete("/api/tasks/{task_id}", self._task_delete),
             web.get("/api/subscriptions", self._subscriptions),
+            web.get("/api/plugins", self._plugins),
+            web.post("/api/plugins", self._plugin_add),
+            web.delete("/api/plugins/{name}", self._plugin_remove),
+            web.post("/api/plugins/{name}/allow", self._plugin_allow),
             web.get("/api/dream", self._dream),
             web.post("/api/dream", self._dream_start),
             web.post("/api/dream/undo", self._dream_undo),
@@ -422,6 +426,24 @@ class ControlServer:
 
     async def _held_drop(self, request: web.Request) -> web.Response:
         return web.json_response(self.app.drop_held(request.match_info["item_id"]))
+
+    async def _plugins(self, _: web.Request) -> web.Response:
+        return web.json_response(self.app.plugins())
+
+    async def _plugin_add(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("path"), str):
+            return _error(400, 'POST /api/plugins needs {"path": "...", "allow": false}')
+        return web.json_response(self.app.add_plugin(body["path"],
+                                                     allow=body.get("allow", False)))
+
+    async def _plugin_remove(self, request: web.Request) -> web.Response:
+        return web.json_response(self.app.remove_plugin(request.match_info["name"]))
+
+    async def _plugin_allow(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        allowed = body.get("allowed", True) if isinstance(body, dict) else True
+        return web.json_response(self.app.allow_server(request.match_info["name"], allowed))
 
     async def _approvals(self, _: web.Request) -> web.Response:
         return web.json_response(self.app.approvals())

@@ -85,6 +85,7 @@ SAME: dict[str, Call] = {
     "inbox": lambda c: c.inbox(),
     "subscriptions": lambda c: c.subscriptions(),
     "approvals": lambda c: c.approvals(),
+    "plugins": lambda c: c.plugins(),
     "queued": lambda c: c.queued(),
     "held": lambda c: c.held(),
     "describe_cron": lambda c: {k: v for k, v in c.describe_cron("57 8 * * 1-5").items()
@@ -114,6 +115,9 @@ ERRORS: dict[str, tuple[Call, type[KairosError]]] = {
     "mark_message_read": (lambda c: c.mark_message_read("nope"), NotFoundError),
     "message_history": (lambda c: c.message_history("not a cursor"), InputError),
     "undo_dream": (lambda c: c.undo_dream(), KairosError),
+    "add_plugin": (lambda c: c.add_plugin("/no/such/plugin"), InputError),
+    "remove_plugin": (lambda c: c.remove_plugin("nope"), NotFoundError),
+    "allow_server": (lambda c: c.allow_server("nope"), NotFoundError),
     "retry_held": (lambda c: c.retry_held("nope"), NotFoundError),
     "drop_held": (lambda c: c.drop_held("nope"), NotFoundError),
 }
