@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .agent.dream import AutoDream
 from .agent.loop import AssistantLoop
@@ -44,7 +45,6 @@ from .keys import (
 )
 from .keys import Source as KeySource
 from .memory.files import MemoryFiles
-from .model import ModelClient
 from .paths import FolderPolicy
 from .queue import InboundQueue
 from .scheduler.runtime import Scheduler
@@ -65,6 +65,9 @@ from .tools.commands import run_command_provider
 from .tools.web import WebTools
 from .transcript import Transcript, latest_session_id, new_session_id
 from .usage import UsageLedger
+
+if TYPE_CHECKING:
+    from .model import ModelClient
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,7 @@ class Engine:
         self._github_info = KeyInfo.of(None, None)  # what the PR source polls with
         self._lock = HomeLock(self.home.lock_file)
         self._model: ModelClient | None = None
+        self._start_key: str | None = None  # the key found at start, until its client exists
         self._stack: contextlib.AsyncExitStack | None = None
         self._grace = 5.0
         self._reading_secrets = False  # the heartbeat waits for the keyring (at start only)
@@ -228,7 +232,8 @@ class Engine:
         self._github_info = KeyInfo.of(*self.github_tokens.load_local())
         api_key, source = (self._api_key, "env") if self._api_key else self.keys.load_local()
         self._key_info = KeyInfo.of(api_key, source)
-        self._model = self._model_client(api_key)
+        # The client is made once the app is up: importing the SDK takes about a second.
+        self._start_key = api_key
         self.tools = ToolRegistry(core_tools())
         # The web's server tools, when the settings switch them on (they run on the API's side).
         self.web = WebTools(settings)
@@ -354,6 +359,11 @@ class Engine:
         """The OS keyring is asked only now, with the control API (and the tray) already up:
         a locked keyring's unlock prompt holds the first tick, not the app. It is asked only
         when this home stored the key there (keys.py: a first start prompts for nothing)."""
+        if self._start_key and self._model is None:
+            # Off the loop: the anthropic SDK's import (about a second) never holds the API.
+            await asyncio.to_thread(importlib.import_module, "kairos_desktop.model")
+            if self._model is None:  # else a key saved meanwhile (the panel) wins
+                self._model = self._model_client(self._start_key)
         if self._model is None:
             found = None
             if self.keys.in_keyring:
@@ -456,6 +466,8 @@ class Engine:
     def _model_client(self, api_key: str | None) -> ModelClient | None:
         if not api_key:
             return None
+        from .model import ModelClient
+
         return ModelClient(api_key, base_url=self._base_url, max_retries=self._model_max_retries,
                            timeout=self._model_timeout)
 
@@ -465,7 +477,8 @@ class Engine:
 
     @property
     def has_model(self) -> bool:
-        return self._model is not None
+        """A key is in use (its client may still be on its way: see _secrets_then_heartbeat)."""
+        return self._model is not None or bool(self._start_key and self._key_info.set)
 
     async def set_api_key(self, key: str) -> KeyInfo:
         """Store the key (OS keyring or 0600 file) and use it from the next model call."""
@@ -526,6 +539,7 @@ class Engine:
         # A turn in flight keeps the client it started with; the next call uses the new one.
         self._key_info = KeyInfo.of(api_key, source)
         self._model = self._model_client(api_key)
+        self._start_key = api_key
         if self._model is None:
             self.status.state = "no_api_key"
             self.status.detail = ("no Anthropic API key: set ANTHROPIC_API_KEY or run "

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -33,7 +33,6 @@ from ..memory.activity import Activity
 from ..memory.dream_lock import DreamLock
 from ..memory.dream_snapshots import DreamSnapshots
 from ..memory.files import MemoryFiles
-from ..model import ModelClient
 from ..model_types import ModelReply
 from ..paths import FolderPolicy
 from ..settings import Settings, env_flag
@@ -42,6 +41,9 @@ from ..tools.base import Tool, ToolContext, ToolRegistry, ToolResult, TurnState
 from ..tools.memory import DREAM_MEMORY_TOOLS
 from ..usage import UsageLedger
 from .turn import AgentRunner, RetryPolicy, TurnSpec
+
+if TYPE_CHECKING:
+    from ..model import ModelClient
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..budget import BudgetExceededError
 from ..clock import Clock, add_seconds, seconds_between
@@ -48,7 +48,6 @@ from ..events import EventBus
 from ..journal import DailyLog
 from ..memory.files import MemoryFiles
 from ..memory.prompt import memory_section
-from ..model import ModelClient
 from ..model_types import ModelReply
 from ..paths import FolderPolicy
 from ..queue import HeldItem, InboundItem, InboundQueue
@@ -62,6 +61,9 @@ from . import light
 from .compaction import Compactor, compaction_runner
 from .prompts import no_key_reply, render_item, server_instructions, system_prompt, tick_block
 from .turn import AgentRunner, RetryPolicy, StopRequested, TurnResult, TurnSpec
+
+if TYPE_CHECKING:
+    from ..model import ModelClient
 
 log = logging.getLogger(__name__)
 
