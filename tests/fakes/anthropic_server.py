@@ -1335,6 +1335,7 @@ class FakeAnthropic:
         h.send_response(200)
         h.send_header("Content-Type", content_type)
         h.send_header("Content-Length", str(len(data)))
+        h.send_header("Connection", "close")  # so the client does not reuse it: it is closed
         for k, v in {**self._base_headers(), **extra_headers}.items():
             h.send_header(k, v)
         h.end_headers()
