@@ -9,7 +9,8 @@ FakeClock that jumps from one deadline to the next, so a simulated day takes abo
 
 The model is scripted to be idle: every request is answered with a Sleep asking for a full day,
 which the engine clamps to maxSleepDurationMs. Targets: at most 30 model calls a day and at
-least 80 % of the prompt tokens read from the cache.
+least 80 % of the prompt tokens read from the cache, or at most 150,000 input tokens a day (the
+light tick's small prompt may be under the cache's minimum size, and then it is not cached).
 
 Run from the repository root:  python -m bench.idle_cost [--days N] [--max-sleep-ms MS] [--check]
 """
@@ -56,6 +57,9 @@ DAY_S = 86_400.0
 SLEEP_REQUEST_S = 86_400.0  # the idle model asks for a whole day; the engine clamps it
 TARGET_MAX_CALLS_PER_DAY = 30
 TARGET_MIN_CACHE_SHARE = 0.80
+# ...unless the day reads so little that caching does not matter: the light tick's prompt may be
+# under the cache's minimum size (1,024 tokens here), and then it is simply not cached.
+TARGET_MAX_INPUT_PER_DAY = 150_000
 OPENCLAW_CALLS_PER_DAY = 48
 REAL_TIME_LIMIT_S = 60.0  # per simulated day: a hang fails the bench instead of blocking CI
 
@@ -101,7 +105,8 @@ class IdleResult:
 
     @property
     def cache_ok(self) -> bool:
-        return self.cache_share >= TARGET_MIN_CACHE_SHARE
+        return self.cache_share >= TARGET_MIN_CACHE_SHARE or \
+            self.per_day(self.totals.total_input_tokens) <= TARGET_MAX_INPUT_PER_DAY
 
     def ledger_mismatch(self) -> str | None:
         """The engine's ledger and the fake server must agree on every count."""
@@ -252,7 +257,9 @@ def report(result: IdleResult) -> str:
         f"{verdict}: {d(t.requests):.1f} calls/day "
         f"({'<=' if result.calls_ok else '>'} {TARGET_MAX_CALLS_PER_DAY}), "
         f"{100 * result.cache_share:.1f} % of input tokens from cache "
-        f"({'>=' if result.cache_ok else '<'} {100 * TARGET_MIN_CACHE_SHARE:.0f} %)")
+        f"(target {100 * TARGET_MIN_CACHE_SHARE:.0f} %, or at most "
+        f"{TARGET_MAX_INPUT_PER_DAY:,} input tokens a day: "
+        f"{d(t.total_input_tokens):,.0f})")
     lines.append(f"(simulated {result.days} day(s) in {result.real_seconds:.2f} s of real time)")
     return "\n".join(lines)
 
