@@ -38,6 +38,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from pydantic import ValidationError  # noqa: E402
 
+from bench._common import drive  # noqa: E402
 from kairos_desktop.clock import FakeClock  # noqa: E402
 from kairos_desktop.delivery.notifier import ConsoleNotifier  # noqa: E402
 from kairos_desktop.events import Event  # noqa: E402
@@ -168,7 +169,7 @@ async def simulate(days: int, max_sleep_ms: int | None) -> IdleResult:
             await engine.start(control_api=False)
             try:
                 async with asyncio.timeout(REAL_TIME_LIMIT_S * days):
-                    forever = await _drive(engine, clock, end)
+                    forever = await drive(engine, clock, end)
                 totals = fake.totals  # exactly the calls made inside the window
                 settings = engine.settings
                 ledger = _ledger_rows(engine, days)
@@ -178,37 +179,6 @@ async def simulate(days: int, max_sleep_ms: int | None) -> IdleResult:
     return IdleResult(days=days, settings=settings, totals=totals, ledger=ledger,
                       sleeps_forever=forever, trouble=trouble,
                       real_seconds=time.perf_counter() - began)
-
-
-async def _settled(engine: Engine) -> None:
-    """Let woken tasks run, and wait out any model call in flight (it takes real time)."""
-    while True:
-        for _ in range(50):
-            await asyncio.sleep(0)
-        if engine.status.state not in ("working", "starting") and not engine.dream.state.running:
-            return
-        changed = asyncio.Event()
-        unsubscribe = engine.bus.subscribe(lambda _, flag=changed: flag.set())
-        try:
-            await changed.wait()
-        finally:
-            unsubscribe()
-
-
-async def _drive(engine: Engine, clock: FakeClock, end: float) -> bool:
-    """Jump the fake clock from one waiter's deadline to the next until `end`, letting the
-    engine finish whatever each jump woke up. Returns True if the heartbeat slept with no
-    deadline (maxSleepDurationMs -1) and only the clock's own end stopped the day."""
-    forever = False
-    while clock.monotonic() < end:
-        await _settled(engine)
-        if engine.status.sleeping_until is None and engine.status.state == "sleeping":
-            forever = True
-        deadline = clock.next_deadline
-        target = end if deadline is None else min(deadline, end)
-        clock.advance(max(0.0, target - clock.monotonic()))
-    await _settled(engine)
-    return forever
 
 
 def _ms_words(ms: int) -> str:
