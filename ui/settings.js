@@ -150,7 +150,9 @@ function fieldOf(el) {
 export async function saveSettings(e) {
   e?.preventDefault();
   hideError("settings-error");
+  // Emptied, not only hidden: "Saved" must mean this save, never the one before it.
   $("settings-saved").hidden = true;
+  $("settings-saved").textContent = "";
   if (!fields.length) return ensureForm().catch(() => {});
   const errors = showValidation(fields.map((f) => f.key));
   const first = fields.find((f) => errors[f.key]);
