@@ -145,11 +145,13 @@ class Transcript:
                 messages.insert(0, {"role": "user", "content": [note]})
         return repair(messages)
 
-    def unanswered_tool_uses(self) -> list[str]:
+    def unanswered_tool_uses(self) -> list[Message]:
+        """The tool_use blocks of the last message when it is the assistant's: calls a turn
+        ended on (a Sleep), or that a crash left without their results."""
         ctx = self.context()
         if not ctx or ctx[-1]["role"] != "assistant":
             return []
-        return [b["id"] for b in ctx[-1]["content"] if b.get("type") == "tool_use"]
+        return [b for b in ctx[-1]["content"] if b.get("type") == "tool_use"]
 
     def context_tokens(self) -> int:
         return estimate_tokens(self.context())
@@ -210,8 +212,22 @@ def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
 
 def repair(messages: list[Message]) -> list[Message]:
     """Drop what the API would refuse: leading assistant messages, tool_results whose tool_use is
-    not in the message just before, empty messages; merge consecutive messages of one role."""
-    out: list[Message] = []
+    not in the message just before, empty messages; merge consecutive messages of one role;
+    answer with a stub every tool_use the next message does not answer."""
+    return _repair_onto([], messages)
+
+
+def extend(valid: list[Message], tail: list[Message]) -> list[Message]:
+    """repair(valid + tail) for a `valid` that repair made (a context), walking only the seam
+    and the tail: the cost of a call stays that of its new messages, however long the context
+    is. Neither list is mutated."""
+    return _repair_onto(list(valid), tail)
+
+
+def _repair_onto(out: list[Message], messages: list[Message]) -> list[Message]:
+    """Repair `messages` onto `out`, which is already valid (repair's output): only its last
+    message can still change (be merged into, or have tool uses to answer)."""
+    settled = max(len(out) - 1, 0)  # out[:settled] and its tool answers are final
     for message in messages:
         content = list(message["content"]) if isinstance(message["content"], list) else [
             {"type": "text", "text": str(message["content"])}]
@@ -231,7 +247,7 @@ def repair(messages: list[Message]) -> list[Message]:
         else:
             out.append({"role": role, "content": content})
     # An assistant tool_use must be answered by the next user message; a missing one gets a stub.
-    for i in range(len(out) - 1):
+    for i in range(settled, len(out) - 1):
         if out[i]["role"] != "assistant":
             continue
         asked = [b["id"] for b in out[i]["content"] if b.get("type") == "tool_use"]
@@ -258,6 +274,55 @@ def stored_item_ids(sessions_dir: Path) -> set[str]:
             if record.get("type") == "turn" and isinstance(record.get("items"), list):
                 ids.update(str(i) for i in record["items"])
     return ids
+
+
+def interrupted_turn(path: Path) -> Turn | None:
+    """The last turn of the transcript at `path` when a stop cut it short: its last message is
+    the model's, with calls other than Sleep that have no results (a crash after the turn was
+    stored, before its tools' results were). Read from the end of the file: the cost is the
+    last turn's, however long the session is."""
+    turn = _last_turn(path)
+    if turn is None or not turn.messages or turn.messages[-1].get("role") != "assistant":
+        return None
+    content = turn.messages[-1].get("content")
+    blocks = content if isinstance(content, list) else []
+    if any(b.get("type") == "tool_use" and b.get("name") != "Sleep" for b in blocks):
+        return turn
+    return None
+
+
+def _last_turn(path: Path) -> Turn | None:
+    """The file's last turn: its last turn record with the `continues` records after it. None
+    when the last record is not a turn (a compaction closes its turn) or there is none."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    chunk = 1 << 16
+    with open(path, "rb") as handle:
+        while True:
+            start = max(size - chunk, 0)
+            handle.seek(start)
+            data = handle.read(size - start)
+            lines = data.split(b"\n")
+            if start > 0:
+                lines = lines[1:]  # it may start inside a line
+            parts: list[dict[str, Any]] = []
+            for record in reversed(list(_records(
+                    line.decode("utf-8", errors="replace") for line in lines))):
+                if record.get("type") != "turn":
+                    return _joined(parts) if parts else None
+                parts.append(record)
+                if record.get("continues") is not True:
+                    return _joined(parts)
+            if start == 0:
+                return _joined(parts) if parts else None
+            chunk *= 4
+
+
+def _joined(parts_newest_first: list[dict[str, Any]]) -> Turn:
+    parts = list(reversed(parts_newest_first))
+    return Turn([m for part in parts for m in part.get("messages", [])], parts[0].get("at", ""))
 
 
 def latest_session_id(sessions_dir: Path) -> str | None:

@@ -48,6 +48,19 @@ def wait_sleeping(home: Home, turns: int = 1) -> ControlClient:
     return wait_until(ready, timeout=30, what="kairos run to come up and go to sleep")
 
 
+def run_until_asleep(env: dict[str, str], home: Home, turns: int = 1) -> None:
+    """`kairos run --headless` until it has finished `turns` turns and sleeps, then stopped
+    (SIGTERM) and checked to exit 0: a start's work, however slow the machine is today."""
+    proc = subprocess.Popen([*KAIROS, "run", "--headless"], env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_sleeping(home, turns)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
 @pytest.fixture
 def start(env: dict[str, str]) -> Iterator[Start]:
     """`kairos run --headless [ARGS]` as a process; terminated at the end if still up."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import stat
 from pathlib import Path
 
 import pytest
 
-from kairos_desktop.transcript import Transcript, repair
+from kairos_desktop.transcript import Transcript, extend, repair
 
 
 def _turn(i: int) -> list[dict]:
@@ -33,7 +34,7 @@ def test_turns_are_reloaded_from_the_jsonl_file(tmp_path: Path) -> None:
     transcript.append_turn(_turn(1), "2026-11-22T09:00:00+01:00")
     reopened = Transcript.open(tmp_path, "s1")
     assert len(reopened.turns) == 1
-    assert reopened.unanswered_tool_uses() == ["s1"]
+    assert [b["id"] for b in reopened.unanswered_tool_uses()] == ["s1"]
 
 
 def test_a_torn_last_line_after_a_crash_is_skipped(tmp_path: Path) -> None:
@@ -132,6 +133,38 @@ def test_repair_drops_orphan_tool_results_and_answers_dangling_tool_uses() -> No
                                       "content": "Woke up."}
 
 
+def _random_messages(rng: random.Random, count: int, ids: list[str]) -> list[dict]:
+    """Messages as a crash, an old version or a refused call can leave them: roles out of turn,
+    tool results for uses that are gone, uses never answered, empty contents."""
+    messages = []
+    for _ in range(count):
+        if rng.random() < 0.5:
+            ids.append(f"t{len(ids)}")
+            blocks = [{"type": "tool_use", "id": ids[-1], "name": "Sleep", "input": {}}
+                      for _ in range(rng.randint(0, 2))]
+            messages.append({"role": "assistant", "content": [
+                {"type": "text", "text": "a"}, *blocks][rng.randint(0, 1):]})
+        else:
+            results = [{"type": "tool_result", "tool_use_id": rng.choice(ids or ["none"]),
+                        "content": "r"} for _ in range(rng.randint(0, 2))]
+            text = [{"type": "text", "text": "u"}] if rng.random() < 0.7 else []
+            messages.append({"role": "user", "content": results + text})
+    return messages
+
+
+def test_extending_a_repaired_context_gives_what_repairing_all_of_it_gives() -> None:
+    # The loop sends extend(context, turn) on every call instead of repairing the whole
+    # conversation again: the two must never differ.
+    rng = random.Random(7)
+    for _ in range(2_000):
+        ids: list[str] = []
+        context = repair(_random_messages(rng, rng.randint(0, 8), ids))
+        tail = _random_messages(rng, rng.randint(0, 4), ids)
+        before = json.dumps(context)
+        assert extend(context, tail) == repair(context + tail)
+        assert json.dumps(context) == before  # the context it was given is unchanged
+
+
 def test_a_new_transcript_is_private(tmp_path: Path) -> None:
     previous = os.umask(0o022)  # the usual umask: left alone, new files are 0644
     try:
@@ -156,3 +189,46 @@ def test_an_image_in_a_tool_result_counts_as_what_the_api_charges_not_as_its_bas
                                                             "media_type": "image/png",
                                                             "data": data}}]}]}
     assert IMAGE_TOKENS <= estimate_tokens([message]) < IMAGE_TOKENS + 100
+
+
+def _call(call_id: str, name: str = "SendUserMessage") -> dict:
+    return {"role": "assistant", "content": [
+        {"type": "tool_use", "id": call_id, "name": name, "input": {}}]}
+
+
+def test_a_turn_cut_short_after_its_calls_were_stored_is_found_from_the_file_s_end(
+        tmp_path: Path) -> None:
+    from kairos_desktop.transcript import interrupted_turn
+
+    transcript = Transcript.open(tmp_path, "s1")
+    transcript.append_turn(_turn(1), "t1")  # ends on a Sleep: complete
+    assert interrupted_turn(transcript.path) is None
+    # A turn stored in parts, the first far bigger than one read from the end, its last
+    # call without a result: everything since the turn's first part comes back.
+    big = {"role": "user", "content": [{"type": "text", "text": "y" * 300_000}]}
+    transcript.append_turn([big, _call("a")], "t2", items=["i1"])
+    transcript.append_turn([{"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "a", "content": "done"}]}, _call("b")], "t2",
+        continues=True)
+    with open(transcript.path, "ab") as handle:
+        handle.write(b'{"type": "turn", "at": "t3", "mess')  # a crash mid-write
+    turn = interrupted_turn(transcript.path)
+    assert turn is not None and turn.at == "t2"
+    assert turn.messages[0] == big and turn.messages[-1] == _call("b")
+    assert len(turn.messages) == 4
+
+
+def test_a_turn_that_ended_or_was_compacted_is_not_taken_for_a_cut_short_one(
+        tmp_path: Path) -> None:
+    from kairos_desktop.transcript import interrupted_turn
+
+    transcript = Transcript.open(tmp_path, "s1")
+    transcript.append_turn([{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                            _call("s", "Sleep")], "t1")
+    assert interrupted_turn(transcript.path) is None  # it slept: complete
+    transcript.append_turn([{"role": "user", "content": [{"type": "text", "text": "go"}]},
+                            _call("c")], "t2")
+    assert interrupted_turn(transcript.path) is not None
+    transcript.fold(1, "summary", "t3", by="claude-test")  # a compaction closes its turn
+    assert interrupted_turn(transcript.path) is None
+    assert interrupted_turn(tmp_path / "missing.jsonl") is None

@@ -54,8 +54,15 @@ from ..queue import HeldItem, InboundItem, InboundQueue
 from ..scheduler.runtime import Scheduler
 from ..settings import Settings
 from ..status import EngineStatus, State
-from ..tools.base import ToolContext, ToolRegistry, TurnState
-from ..transcript import SLEEP_RESULT, Transcript, repair, stored_item_ids
+from ..tools.base import RECORDS_ITS_CALLS, ToolContext, ToolRegistry, TurnState
+from ..transcript import (
+    SLEEP_RESULT,
+    Transcript,
+    extend,
+    interrupted_turn,
+    latest_session_id,
+    stored_item_ids,
+)
 from ..usage import UsageLedger
 from . import light
 from .compaction import Compactor, compaction_runner
@@ -204,6 +211,7 @@ class AssistantLoop:
 
     async def run(self) -> None:
         self._skip_stored_items()
+        self._carry_interrupted_turn()
         while not self._stopping:
             await self._sleep()
             if self._stopping:
@@ -248,6 +256,28 @@ class AssistantLoop:
             self.queue.ack(done)
             self._log.append("start", f"{len(done)} queued item(s) were answered before the "
                              "app stopped (their turn is in the transcript): not sent again")
+
+    def _carry_interrupted_turn(self) -> None:
+        """A new session after a stop that cut a turn short (its calls stored, their results
+        not): that turn goes on here, so the model finishes what it started (its items were
+        acked with it, so nothing else would answer them) and learns which calls ran."""
+        if self.transcript.turns:
+            return  # a resumed session: its own last turn is resumed as it is
+        sessions = self.transcript.path.parent
+        latest = latest_session_id(sessions)
+        if latest is None or latest == self.transcript.session_id:
+            return
+        try:
+            turn = interrupted_turn(sessions / f"{latest}.jsonl")
+        except OSError as exc:
+            self._log.append("error", f"could not read the last session to resume its turn: "
+                             f"{exc}")
+            return
+        if turn is None:
+            return
+        self.transcript.append_turn(turn.messages, turn.at)
+        self._log.append("start", f"session {latest} stopped in the middle of a turn: it goes "
+                         "on in this session")
 
     async def _turn_failed(self, exc: Exception) -> None:
         """A turn ended in an exception of our own: retry in a minute, say what it was (never
@@ -396,7 +426,7 @@ class AssistantLoop:
             content = list(last_msg["content"])
             content[-1] = {**content[-1], "cache_control": mark}
             history[-1] = {"role": last_msg["role"], "content": content}
-        messages = repair(history + turn_messages)
+        messages = extend(history, turn_messages)  # history is a repaired context
         last_msg = messages[-1]
         content = list(last_msg["content"])
         if "cache_control" not in content[-1]:
@@ -448,7 +478,10 @@ class AssistantLoop:
         items = self.queue.pending()
         logged = self._log_items(items, set())
         reason: str | None = None
-        if self._settings().light_tick and light.goes_light(items, self._scheduler):
+        # A turn a crash cut short (a call without its result) is resumed on the full context.
+        interrupted = any(b.get("name") != "Sleep" for b in self.transcript.unanswered_tool_uses())
+        if self._settings().light_tick and not interrupted \
+                and light.goes_light(items, self._scheduler):
             try:
                 reason = await self._light_tick(items, self._clock.now())
             except _HandOver:
@@ -571,7 +604,7 @@ class AssistantLoop:
         self._set_state("working")
         ttl = self._cache_ttl()
         history = list(self.transcript.context())  # every call of the turn sends this prefix
-        unanswered = self.transcript.unanswered_tool_uses()
+        unanswered = self._resume_answers(self.transcript.unanswered_tool_uses())
         while True:
             turn_messages = [self._first_message(now, state, unanswered, act_reason)]
             ctx = ToolContext(settings=settings, policy=self._policy(),
@@ -583,8 +616,8 @@ class AssistantLoop:
                 tools=self.tools, ctx=ctx, max_iterations=settings.max_tool_iterations,
                 cache_ttl=ttl, stop_tools=frozenset({"Sleep"}), resume_answer=SLEEP_RESULT,
                 on_reply=self._on_reply,
-                after_tools=functools.partial(self._after_tools, state=state,
-                                              turn_messages=turn_messages, now=now))
+                before_tools=functools.partial(self._before_tools, state=state,
+                                               turn_messages=turn_messages, now=now))
             try:
                 result: TurnResult | None = await self._runner.run(spec, turn_messages)
             except BudgetExceededError:
@@ -610,11 +643,51 @@ class AssistantLoop:
             break
         await self._end_turn(state, turn_messages, result, ctx, now)
 
-    def _first_message(self, now: datetime, state: _TurnState, unanswered: list[str],
+    def _resume_answers(self, uses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The results for the calls the last turn left unanswered: "Woke up." for the Sleep it
+        ended on. Any other call was cut short by a crash after its turn was stored (before
+        its tools ran): a delivery is answered from the record it left, never sent again, and
+        the model is told which calls did not run or whose result was lost."""
+        if not uses:
+            return []
+        done = self._deliveries.done_by([b["id"] for b in uses if b.get("name") != "Sleep"])
+        answers = []
+        for use in uses:
+            name = use.get("name", "")
+            if name == "Sleep":
+                answers.append({"type": "tool_result", "tool_use_id": use["id"],
+                                "content": SLEEP_RESULT})
+                continue
+            delivered = done.get(use["id"])
+            if delivered and name == "SendUserMessage" \
+                    and not any(w.startswith("message") for w in delivered):
+                text = (f"Partly done before the app stopped: it delivered {', '.join(delivered)}"
+                        " but not the message itself. Send the message again without them.")
+            elif delivered:
+                text = (f"Done before the app restarted: delivered {', '.join(delivered)}. "
+                        "The user has it; do not send it again.")
+            elif name in RECORDS_ITS_CALLS:
+                text = ("Not done: the app stopped (a crash, a kill or a power cut) before "
+                        "this call ran. Call it again if it is still needed.")
+            else:
+                text = ("Interrupted: the app stopped (a crash, a kill or a power cut) while "
+                        "this call ran, and its result was lost. It may have taken effect: "
+                        "check before calling it again.")
+            answers.append({"type": "tool_result", "tool_use_id": use["id"], "content": text,
+                            "is_error": not delivered})
+        resumed = [f"{b.get('name')} ({'done' if done.get(b['id']) else 'not done'})"
+                   for b in uses if b.get("name") != "Sleep"]
+        if resumed:
+            self._log.append("start", "resuming the turn a stop cut short; its calls: "
+                             + ", ".join(resumed))
+        return answers
+
+    def _first_message(self, now: datetime, state: _TurnState,
+                       unanswered: list[dict[str, Any]],
                        act_reason: str | None = None) -> dict[str, Any]:
-        """The turn's user message: answers to the Sleep the last turn ended on, the tick (with
-        the light tick's reason when it handed over), what arrived (within the sources'
-        budget), and a note for what was set aside."""
+        """The turn's user message: the results of the calls the last turn left unanswered
+        (the Sleep it ended on), the tick (with the light tick's reason when it handed over),
+        what arrived (within the sources' budget), and a note for what was set aside."""
         settings = self._settings()
         tick = tick_block(now, present=self._present(now), last_interaction=self.last_interaction,
                           act_reason=act_reason)
@@ -626,9 +699,7 @@ class AssistantLoop:
                 f"refused what arrived ({html.escape(str(state.refusal), quote=False)}), so "
                 "it was set aside. The user has been told and can retry or drop it; do not "
                 "tell them again.</set-aside>")
-        content: list[dict[str, Any]] = [
-            {"type": "tool_result", "tool_use_id": tid, "content": SLEEP_RESULT}
-            for tid in unanswered]
+        content: list[dict[str, Any]] = list(unanswered)
         content.append({"type": "text", "text": "\n\n".join(parts)})
         return {"role": "user", "content": content}
 
@@ -787,13 +858,15 @@ class AssistantLoop:
         if reply.text:
             self._log.append("thought", reply.text)
 
-    def _after_tools(self, state: _TurnState, turn_messages: list[dict[str, Any]],
-                     now: datetime) -> None:
-        """A reply's tools ran: store the turn up to that reply (and ack what it consumed), so a
-        kill from here on never hands it to the model again. Its results wait for the next
-        call to be accepted (a result the API refuses must never enter the history); a kill
-        before this point replays the turn, which is better than an answer lost. A batch
-        that only slept on a turn nobody spoke in may still be quiet: not stored yet."""
+    def _before_tools(self, state: _TurnState, turn_messages: list[dict[str, Any]],
+                      now: datetime) -> None:
+        """A reply's tools are about to run: first store the turn up to that reply (and ack
+        what it consumed), so a kill from here on never hands it to the model again, and the
+        next start answers its calls from what they left (_resume_answers) instead of running
+        the turn again (a message answered twice). Its results wait for the next call to be
+        accepted (a result the API refuses must never enter the history); a kill before this
+        point replays the turn, when nothing of it reached the user yet. A batch that only
+        sleeps on a turn nobody spoke in may still be quiet: not stored yet."""
         last = turn_messages[-1]
         acts = last["role"] == "assistant" and any(
             b.get("type") == "tool_use" and b.get("name") != "Sleep" for b in last["content"])

@@ -119,6 +119,8 @@ class TurnSpec:
     # text if other results go back with it, and never logged (the caller says how it ended).
     resume_answer: str | None = None
     on_reply: Callable[[ModelReply], None] | None = None  # after every successful call
+    # Before a reply's tools run (the reply is the last of the messages): the caller stores it.
+    before_tools: Callable[[], None] | None = None
     after_tools: Callable[[], None] | None = None  # after each batch; may raise to end the turn
 
 
@@ -221,6 +223,8 @@ class AgentRunner:
             if not reply.tool_calls:
                 result.ended = "reply"
                 return result
+            if spec.before_tools is not None:
+                spec.before_tools()
             answers, stopped = await self._run_tools(spec, reply.tool_calls, result)
             if spec.after_tools is not None:
                 spec.after_tools()
@@ -369,7 +373,11 @@ class AgentRunner:
         stopped = False
         for call in calls:
             result.tools.append(call.name)
-            outcome = await spec.tools.call(spec.ctx, call.name, call.input)
+            spec.ctx.turn.call_id = call.id
+            try:
+                outcome = await spec.tools.call(spec.ctx, call.name, call.input)
+            finally:
+                spec.ctx.turn.call_id = None
             is_stop = call.name in spec.stop_tools
             if spec.resume_answer is None or not is_stop:
                 self._log_tool(call, outcome)

@@ -8,7 +8,7 @@ the user wants notifications for, shown as a notification. A file is copied into
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from .notifier import Notification, Notifier
 from .outbox import MessageStatus, Outbox
 
 log = logging.getLogger(__name__)
+# How many of the newest messages and files done_by reads: far more than one turn delivers.
+RECENT_DELIVERIES = 200
 
 
 class Deliveries:
@@ -37,10 +39,12 @@ class Deliveries:
         self.session_id: str | None = None
 
     async def message(self, text: str, status: MessageStatus,
-                      attachments: list[str] | None = None) -> dict[str, Any]:
-        files = [self.file_record(path) for path in attachments or []]
+                      attachments: list[str] | None = None, *,
+                      call_id: str | None = None) -> dict[str, Any]:
+        """`call_id`: the model's tool call sending it, kept with every record it writes."""
+        files = [self.file_record(path, call_id=call_id) for path in attachments or []]
         record = self.outbox.add(text, status, [f["path"] for f in files],
-                                 session_id=self.session_id)
+                                 session_id=self.session_id, call_id=call_id)
         self._log.append(f"message ({status})", text)
         self._bus.publish("message", **record)
         settings = self._settings()
@@ -49,16 +53,19 @@ class Deliveries:
                                             urgent=status == "system"))
         return record
 
-    def file_record(self, raw_path: str, title: str | None = None) -> dict[str, Any]:
+    def file_record(self, raw_path: str, title: str | None = None, *,
+                    call_id: str | None = None) -> dict[str, Any]:
         source = self._policy().readable(raw_path)
-        record = self.inbox.deliver(Path(source), title=title, session_id=self.session_id)
+        record = self.inbox.deliver(Path(source), title=title, session_id=self.session_id,
+                                    call_id=call_id)
         self._log.append("file delivered", f"{record['name']} ({record['size']:,} bytes) "
                          f"-> {record['path']} sha256={record['sha256'][:16]}")
         self._bus.publish("file", **record)
         return record
 
-    async def file(self, raw_path: str, title: str | None = None) -> dict[str, Any]:
-        record = self.file_record(raw_path, title)
+    async def file(self, raw_path: str, title: str | None = None, *,
+                   call_id: str | None = None) -> dict[str, Any]:
+        record = self.file_record(raw_path, title, call_id=call_id)
         settings = self._settings()
         if settings.notifications_enabled:
             # The body names the file (what the click opens); the title, what it is.
@@ -67,17 +74,37 @@ class Deliveries:
                 f"{settings.assistant_name}: {title}", record["name"], "file", record["id"]))
         return record
 
-    async def push(self, title: str, body: str, *, in_chat: bool = False) -> bool:
+    async def push(self, title: str, body: str, *, in_chat: bool = False,
+                   call_id: str | None = None) -> bool:
         """A notification; `in_chat`: also a chat message (the assistant's PushNotification:
         what it told the user shows where they read, even when the notification is gone)."""
         self._log.append("notification", f"{title}: {body}")
         if in_chat:
-            record = self.outbox.add(f"{title}: {body}", "push", session_id=self.session_id)
+            record = self.outbox.add(f"{title}: {body}", "push", session_id=self.session_id,
+                                     call_id=call_id)
             self._bus.publish("message", **record)
         if not self._settings().notifications_enabled:
             self._log.append("notification", "not shown: notificationsEnabled is off")
             return False
         return await self.notify(Notification(title, body, "push", urgent=True))
+
+    def done_by(self, call_ids: Collection[str]) -> dict[str, list[str]]:
+        """What the model's tool calls `call_ids` delivered, in words ("message 3f2a...",
+        "file report.md"), for the calls that delivered anything: a start after a crash
+        answers a call the crash left unanswered from this, never by delivering again. Reads
+        only the newest records (a crash's calls are among the last): its cost never grows
+        with the years of messages."""
+        wanted = set(call_ids)
+        found: dict[str, list[str]] = {}
+        if not wanted:
+            return found
+        for record in self.inbox.items(RECENT_DELIVERIES):
+            if record.get("callId") in wanted:
+                found.setdefault(record["callId"], []).append(f"file {record['name']}")
+        for record in self.outbox.recent(RECENT_DELIVERIES):
+            if record.get("callId") in wanted:
+                found.setdefault(record["callId"], []).append(f"message {record['id']}")
+        return found
 
     async def notify(self, notification: Notification) -> bool:
         """Through the policy to the backend; the event says whether it was shown."""

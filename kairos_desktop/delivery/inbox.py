@@ -39,8 +39,9 @@ class Inbox:
         self.max_bytes = max_bytes
 
     def deliver(self, source: Path, *, title: str | None = None,
-                session_id: str | None = None) -> dict[str, Any]:
-        """Copy `source` (already checked against the folder policy) into the inbox."""
+                session_id: str | None = None, call_id: str | None = None) -> dict[str, Any]:
+        """Copy `source` (already checked against the folder policy) into the inbox;
+        `call_id`: the model's tool call that delivered it, kept in the record."""
         if not source.is_file():
             raise PathNotAllowedError(f"{source} is not a regular file")
         size = source.stat().st_size
@@ -65,7 +66,7 @@ class Inbox:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
-        record = {
+        record: dict[str, Any] = {
             "id": uuid.uuid4().hex[:12],
             "name": final.name,
             "path": str(final),
@@ -76,6 +77,8 @@ class Inbox:
             "sessionId": session_id,
             "read": False,
         }
+        if call_id is not None:
+            record["callId"] = call_id
         self._history.append(record, month=month_of(str(record["deliveredAt"])))
         return record
 

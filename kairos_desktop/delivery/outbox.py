@@ -26,8 +26,10 @@ class Outbox:
         self._clock = clock
 
     def add(self, text: str, status: MessageStatus, attachments: list[str] | None = None,
-            *, session_id: str | None = None) -> dict[str, Any]:
-        record = {
+            *, session_id: str | None = None, call_id: str | None = None) -> dict[str, Any]:
+        """`call_id`: the model's tool call that sent it (kept in the record, in the same
+        write, so a start after a crash knows the call was done: Deliveries.done_by)."""
+        record: dict[str, Any] = {
             "id": uuid.uuid4().hex[:12],
             "text": text,
             "status": status,
@@ -38,6 +40,8 @@ class Outbox:
             "sessionId": session_id,
             "read": False,
         }
+        if call_id is not None:
+            record["callId"] = call_id
         self._history.append(record, month=month_of(str(record["createdAt"])))
         return record
 

@@ -37,11 +37,20 @@ class ToolResult:
     images: list[dict[str, Any]] = field(default_factory=list)
 
 
+# The tools whose every effect is written with the call's id (TurnState.call_id) in the same
+# write (the message's or the file's record): after a crash, Deliveries.done_by tells whether
+# such a call ran. What other tools did in a crash cannot be known.
+RECORDS_ITS_CALLS = frozenset({"SendUserMessage", "PushNotification", "SendUserFile"})
+
+
 @dataclass
 class TurnState:
     """What the tools of one turn decided, read by the loop after the tools ran."""
 
     sleep_seconds: float | None = None
+    # The model's id of the tool call running now (set by the agent turn before each call):
+    # what a delivery is recorded under, so a crash never makes it deliver twice.
+    call_id: str | None = None
     sent_messages: int = 0
     actions: list[str] = field(default_factory=list)
     # The web pages this turn's replies cited or fetched (tools/web.py): a message or a report

@@ -23,7 +23,7 @@ class SendUserFileInput(BaseModel):
 
 
 async def _send_user_file(ctx: ToolContext, args: SendUserFileInput) -> ToolResult:
-    record = await ctx.deliveries.file(args.path, args.title)
+    record = await ctx.deliveries.file(args.path, args.title, call_id=ctx.turn.call_id)
     ctx.turn.actions.append("file")
     return ToolResult(
         f"Delivered {record['name']} ({record['size']:,} bytes) to the user's inbox "

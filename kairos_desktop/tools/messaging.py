@@ -28,7 +28,8 @@ class SendUserMessageInput(BaseModel):
 async def _send_user_message(ctx: ToolContext, args: SendUserMessageInput) -> ToolResult:
     # A turn that read the web: the pages it relied on are named, whatever the model wrote.
     text = with_sources(args.message, ctx.turn.web_sources)
-    record = await ctx.deliveries.message(text, args.status, args.attachments)
+    record = await ctx.deliveries.message(text, args.status, args.attachments,
+                                          call_id=ctx.turn.call_id)
     ctx.turn.sent_messages += 1
     ctx.turn.actions.append("message")
     extra = f" with {len(record['attachments'])} attachment(s)" if record["attachments"] else ""
@@ -41,7 +42,8 @@ class PushNotificationInput(BaseModel):
 
 
 async def _push_notification(ctx: ToolContext, args: PushNotificationInput) -> ToolResult:
-    shown = await ctx.deliveries.push(args.title, args.body, in_chat=True)
+    shown = await ctx.deliveries.push(args.title, args.body, in_chat=True,
+                                      call_id=ctx.turn.call_id)
     ctx.turn.actions.append("notification")
     if shown:
         return ToolResult("Notification shown.")

@@ -12,12 +12,15 @@ import subprocess
 from typing import Any
 
 from kairos_desktop.clock import SystemClock
+from kairos_desktop.control.client import ControlClient
 from kairos_desktop.delivery.outbox import Outbox
+from kairos_desktop.errors import NotRunningError
 from kairos_desktop.home import Home
 from kairos_desktop.queue import InboundItem, InboundQueue
 from kairos_desktop.store import Store
-from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, hang, tool_use
-from tests.test_cli import KAIROS, wait_sleeping
+from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, Reply, hang, tool_use
+from tests.test_cli import KAIROS, run_until_asleep, wait_sleeping
+from tests.waiting import wait_until
 
 MESSAGE = "please remind me to pay the rent"
 
@@ -54,10 +57,10 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
 
 
-def restart(env: dict[str, str]) -> None:
-    again = subprocess.run([*KAIROS, "run", "--headless", "--exit-after", "3"], env=env,
-                           capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0, again.stderr
+def results_sent(request: RecordedRequest) -> dict[str, str]:
+    """The tool results the request's last message carries: {tool_use_id: text}."""
+    blocks = request.messages[-1]["content"]
+    return {b["tool_use_id"]: b["content"] for b in blocks if b.get("type") == "tool_result"}
 
 
 def test_a_kill_after_the_answer_mid_turn_never_answers_the_message_again(
@@ -76,9 +79,12 @@ def test_a_kill_after_the_answer_mid_turn_never_answers_the_message_again(
         kill(first)
         fake.release_hangs()
     fake.on_empty = tool_use("Sleep", {"seconds": 3000})
-    restart(env)
+    run_until_asleep(env, home)
     assert handed_over(fake.history) == 1
     assert answers(home) == ["I will remind you on the 1st."]  # answered once
+    # The restart tells the model its message went out (not "Woke up.", as if it had slept).
+    [sent] = results_sent(fake.history[2]).values()
+    assert sent.startswith("Done before the app restarted: delivered message")
     store = Store(home.store_file)
     assert store.all("inbound") == []
     store.close()
@@ -103,8 +109,50 @@ def test_a_kill_between_storing_the_turn_and_its_ack_never_answers_it_again(
     assert records[0]["items"] == [item_id]
     queue_message(home, item_id)
     fake.on_empty = tool_use("Sleep", {"seconds": 3000})
-    restart(env)
+    run_until_asleep(env, home)
     assert handed_over(fake.history) == 1
     assert answers(home) == ["Noted."]
     logs = "".join(p.read_text() for p in home.logs_dir.rglob("*.md"))
     assert "1 queued item(s) were answered before the app stopped" in logs
+
+
+def test_a_kill_while_the_answer_s_other_calls_run_neither_repeats_nor_hides_the_answer(
+        fake: FakeAnthropic, home: Home) -> None:
+    # One reply: the answer, then a command that waits for the user's approval. Killed while
+    # it waits, the answer is out but none of the reply's results were stored: the next
+    # start must neither hand the message over again (a second answer) nor let the model
+    # believe the answer was not sent.
+    home.settings_file.write_text(json.dumps({"runCommandEnabled": True}))
+    queue_message(home)
+    fake.enqueue(Reply(content=(
+        {"type": "tool_use", "id": "toolu_answer", "name": "SendUserMessage",
+         "input": {"message": "On it.", "status": "normal"}},
+        {"type": "tool_use", "id": "toolu_command", "name": "RunCommand",
+         "input": {"command": "ls"}}), stop_reason="tool_use"))
+    env = environment(fake, home)
+    first = subprocess.Popen([*KAIROS, "run", "--headless"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = wait_until(lambda: _waiting_for_approval(home), timeout=30,
+                            what="the command to wait for the user's approval")
+        assert client is not None and answers(home) == ["On it."]
+    finally:
+        kill(first)
+    fake.on_empty = tool_use("Sleep", {"seconds": 3000})
+    run_until_asleep(env, home)
+    assert handed_over(fake.history) == 1
+    assert answers(home) == ["On it."]
+    results = results_sent(fake.history[1])
+    assert results["toolu_answer"].startswith("Done before the app restarted: delivered message")
+    assert results["toolu_command"].startswith("Interrupted: the app stopped")
+    logs = "".join(p.read_text() for p in home.logs_dir.rglob("*.md"))
+    assert "resuming the turn a stop cut short; its calls: SendUserMessage (done), " \
+        "RunCommand (not done)" in logs
+
+
+def _waiting_for_approval(home: Home) -> object | None:
+    try:
+        client = ControlClient.for_home(home)
+        return client if client.approvals() else None
+    except NotRunningError:
+        return None

@@ -14,7 +14,7 @@ from kairos_desktop.scheduler.runtime import Scheduler
 from kairos_desktop.settings import Settings
 from kairos_desktop.store import Store
 from tests.fakes.anthropic_server import FakeAnthropic, delay, tool_use
-from tests.test_cli import KAIROS
+from tests.test_cli import KAIROS, run_until_asleep
 
 
 def test_a_kill_after_a_fire_and_a_restart_never_fires_twice(
@@ -44,9 +44,7 @@ def test_a_kill_after_a_fire_and_a_restart_never_fires_twice(
         first.wait(10)
 
     fake.on_empty = tool_use("Sleep", {"seconds": 3000})
-    second = subprocess.run([*KAIROS, "run", "--headless", "--exit-after", "3"], env=env,
-                            capture_output=True, text=True, timeout=30)
-    assert second.returncode == 0, second.stderr
+    run_until_asleep(env, home)
     replayed = fake.history[1].last_user_text
     # The unfinished turn's prompt is handed over again (the same queued item), once...
     assert replayed.count("water the plants") == 1
