@@ -23,11 +23,11 @@ old, one three years old) and measures the same figures on each:
     newest, 8 common ones, 4 found nowhere (after one untimed search);
   * RSS after start: of the headless process once it sleeps after its first tick.
 
-Targets (issue AGELESS): an idle day at a full context (the 1- and 3-year homes) <= 150,000
-input tokens and <= $0.01; every 3-year figure within 1.5x of the day-0 figure (times under a
-floor, 1 ms or 10 ms for start-up, count as the floor: below it is noise); on the 3-year home,
-send -> model request p99 < 50 ms, start-up < 1 s, one store write p99 < 10 ms and log search
-p95 < 50 ms.
+Targets (issue AGELESS): an idle day at a full context (every home holds a transcript at its
+budget) <= 150,000 input tokens and <= $0.01; every 3-year figure within 1.5x of the day-0
+figure (times under a floor, 1 ms or 10 ms for start-up, count as the floor: below it is
+noise); on the 3-year home, send -> model request p99 < 50 ms, start-up < 1 s, one store write
+p99 < 10 ms and log search p95 < 50 ms.
 
 Every measurement runs on a fresh copy of the built home (on the temp folder's disk, as a home
 on disk would be) that one real engine start and stop has already opened, so whatever a first

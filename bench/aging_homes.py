@@ -8,14 +8,16 @@ Transcript.append_turn, the logs through DailyLog.append with `at=`, hash chain 
 included, tasks through Scheduler.create, memory through MemoryFiles, usage rows through
 UsageLedger.record).
 
-What ages and what does not. The three homes share what is bounded by rule: the default
-settings, 50 durable tasks (maxScheduledTasks), a full MEMORY.md (200 lines, just under 25 KB)
-and 30 topics. What grows with use is what differs:
-  * day 0: no conversation, no messages, no logs;
-  * 1 year: a transcript at its token budget (contextBudgetTokens; turns as the heartbeat loop
-    stores them: the tick and what arrived, tool calls and results, SendUserMessage, a Sleep),
-    15,000 messages (outbox and user messages, about 40 a day), 365 daily logs of about 40
-    entries a day, a usage row per day;
+What ages and what does not. The three homes share what is bounded by rule, each at its bound:
+the default settings, 50 durable tasks (maxScheduledTasks), a full MEMORY.md (200 lines, just
+under 25 KB), 30 topics, and a transcript at its token budget (contextBudgetTokens; turns as
+the heartbeat loop stores them: the tick and what arrived, tool calls and results,
+SendUserMessage, a Sleep), which a home in daily use reaches within days and compaction keeps
+there. So a difference between the homes is age, never how full a bounded part is. What grows
+with use is what differs:
+  * day 0: no messages, no logs;
+  * 1 year: 15,000 messages (outbox and user messages, about 40 a day), 365 daily logs of about
+    40 entries a day, a usage row per day;
   * 3 years: the same with 45,000 messages and 1,095 daily logs.
 Messages and usage rows are written the way store.json holds them today (the outbox's and
 HomeApp.send's records), in ONE Store.transact: one file write instead of 45,000. A store that
@@ -127,7 +129,7 @@ class HomeSpec:
         return self.context_budget_tokens or Settings().context_budget_tokens
 
 
-SPECS = (HomeSpec("day 0", 0, 0, conversation=False),
+SPECS = (HomeSpec("day 0", 0, 0, conversation=True),
          HomeSpec("1 year", 365, 15_000, conversation=True),
          HomeSpec("3 years", 1095, 45_000, conversation=True))
 
