@@ -10,10 +10,11 @@ summarised by the model (compaction.py).
 Invariants:
 - Inbound items are acked only once their turn is stored, and the stored record carries their
   ids: a failed call or a crash before it replays them, a crash after it (before the ack) does
-  not (run() skips what the latest transcript already holds). A turn is stored as soon as the
-  tools of a reply that acts ran (before the next call), so a kill after a SendUserMessage
-  does not answer the same message again, and one before it ran replays the turn: never an
-  answer the model believes it gave but that nobody got.
+  not (resume.py skips what the latest transcript already holds). A turn is stored as soon as
+  a reply that acts comes back, before its tools run; each delivery is written with its call's
+  id. A kill before the store replays the turn (nothing of it reached the user); a kill after
+  it leaves calls without results, which the next start answers from what they left
+  (resume.py): a message is never answered twice, nor believed sent when it was not.
 - One item the API refuses for its own content never blocks the rest: the turn is tried again
   without it (the largest first, then all it carried), and what it could not carry is set aside
   (queue.py's held list), kept, and the user is told what was refused and what to do. When even
@@ -54,17 +55,10 @@ from ..queue import HeldItem, InboundItem, InboundQueue
 from ..scheduler.runtime import Scheduler
 from ..settings import Settings
 from ..status import EngineStatus, State
-from ..tools.base import RECORDS_ITS_CALLS, ToolContext, ToolRegistry, TurnState
-from ..transcript import (
-    SLEEP_RESULT,
-    Transcript,
-    extend,
-    interrupted_turn,
-    latest_session_id,
-    stored_item_ids,
-)
+from ..tools.base import ToolContext, ToolRegistry, TurnState
+from ..transcript import SLEEP_RESULT, Transcript, extend
 from ..usage import UsageLedger
-from . import light
+from . import light, resume
 from .compaction import Compactor, compaction_runner
 from .prompts import no_key_reply, render_item, server_instructions, system_prompt, tick_block
 from .turn import AgentRunner, RetryPolicy, StopRequested, TurnResult, TurnSpec
@@ -210,8 +204,8 @@ class AssistantLoop:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self._skip_stored_items()
-        self._carry_interrupted_turn()
+        resume.skip_stored_items(self.queue, self.transcript, self._log)
+        resume.carry_interrupted_turn(self.transcript, self._log)
         while not self._stopping:
             await self._sleep()
             if self._stopping:
@@ -238,46 +232,6 @@ class AssistantLoop:
                 log.exception("turn failed")
                 await self._turn_failed(exc)
         self._set_state("stopped")
-
-    def _skip_stored_items(self) -> None:
-        """Ack what a crash left queued after its turn was stored (the latest transcript holds
-        the ids of the items each stored turn consumed): never answered twice."""
-        pending = self.queue.pending()
-        if not pending:
-            return
-        try:
-            stored = stored_item_ids(self.transcript.path.parent)
-        except OSError as exc:
-            self._log.append("error", f"could not read the latest transcript to skip items "
-                             f"it already answered: {exc}")
-            return
-        done = [i.id for i in pending if i.id in stored]
-        if done:
-            self.queue.ack(done)
-            self._log.append("start", f"{len(done)} queued item(s) were answered before the "
-                             "app stopped (their turn is in the transcript): not sent again")
-
-    def _carry_interrupted_turn(self) -> None:
-        """A new session after a stop that cut a turn short (its calls stored, their results
-        not): that turn goes on here, so the model finishes what it started (its items were
-        acked with it, so nothing else would answer them) and learns which calls ran."""
-        if self.transcript.turns:
-            return  # a resumed session: its own last turn is resumed as it is
-        sessions = self.transcript.path.parent
-        latest = latest_session_id(sessions)
-        if latest is None or latest == self.transcript.session_id:
-            return
-        try:
-            turn = interrupted_turn(sessions / f"{latest}.jsonl")
-        except OSError as exc:
-            self._log.append("error", f"could not read the last session to resume its turn: "
-                             f"{exc}")
-            return
-        if turn is None:
-            return
-        self.transcript.append_turn(turn.messages, turn.at)
-        self._log.append("start", f"session {latest} stopped in the middle of a turn: it goes "
-                         "on in this session")
 
     async def _turn_failed(self, exc: Exception) -> None:
         """A turn ended in an exception of our own: retry in a minute, say what it was (never
@@ -604,7 +558,8 @@ class AssistantLoop:
         self._set_state("working")
         ttl = self._cache_ttl()
         history = list(self.transcript.context())  # every call of the turn sends this prefix
-        unanswered = self._resume_answers(self.transcript.unanswered_tool_uses())
+        unanswered = resume.resume_answers(self.transcript.unanswered_tool_uses(),
+                                           self._deliveries, self._log)
         while True:
             turn_messages = [self._first_message(now, state, unanswered, act_reason)]
             ctx = ToolContext(settings=settings, policy=self._policy(),
@@ -642,45 +597,6 @@ class AssistantLoop:
                 result = None
             break
         await self._end_turn(state, turn_messages, result, ctx, now)
-
-    def _resume_answers(self, uses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The results for the calls the last turn left unanswered: "Woke up." for the Sleep it
-        ended on. Any other call was cut short by a crash after its turn was stored (before
-        its tools ran): a delivery is answered from the record it left, never sent again, and
-        the model is told which calls did not run or whose result was lost."""
-        if not uses:
-            return []
-        done = self._deliveries.done_by([b["id"] for b in uses if b.get("name") != "Sleep"])
-        answers = []
-        for use in uses:
-            name = use.get("name", "")
-            if name == "Sleep":
-                answers.append({"type": "tool_result", "tool_use_id": use["id"],
-                                "content": SLEEP_RESULT})
-                continue
-            delivered = done.get(use["id"])
-            if delivered and name == "SendUserMessage" \
-                    and not any(w.startswith("message") for w in delivered):
-                text = (f"Partly done before the app stopped: it delivered {', '.join(delivered)}"
-                        " but not the message itself. Send the message again without them.")
-            elif delivered:
-                text = (f"Done before the app restarted: delivered {', '.join(delivered)}. "
-                        "The user has it; do not send it again.")
-            elif name in RECORDS_ITS_CALLS:
-                text = ("Not done: the app stopped (a crash, a kill or a power cut) before "
-                        "this call ran. Call it again if it is still needed.")
-            else:
-                text = ("Interrupted: the app stopped (a crash, a kill or a power cut) while "
-                        "this call ran, and its result was lost. It may have taken effect: "
-                        "check before calling it again.")
-            answers.append({"type": "tool_result", "tool_use_id": use["id"], "content": text,
-                            "is_error": not delivered})
-        resumed = [f"{b.get('name')} ({'done' if done.get(b['id']) else 'not done'})"
-                   for b in uses if b.get("name") != "Sleep"]
-        if resumed:
-            self._log.append("start", "resuming the turn a stop cut short; its calls: "
-                             + ", ".join(resumed))
-        return answers
 
     def _first_message(self, now: datetime, state: _TurnState,
                        unanswered: list[dict[str, Any]],
@@ -862,7 +778,7 @@ class AssistantLoop:
                       now: datetime) -> None:
         """A reply's tools are about to run: first store the turn up to that reply (and ack
         what it consumed), so a kill from here on never hands it to the model again, and the
-        next start answers its calls from what they left (_resume_answers) instead of running
+        next start answers its calls from what they left (resume.py) instead of running
         the turn again (a message answered twice). Its results wait for the next call to be
         accepted (a result the API refuses must never enter the history); a kill before this
         point replays the turn, when nothing of it reached the user yet. A batch that only
