@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -309,6 +310,13 @@ class Engine:
         scan = running.create_task(self.dream.scan_loop(), name="kairos-dream-scan")
         stack.push_async_callback(_finish, scan)
         stack.push_async_callback(self.dream.stop)
+        # The log search index catches up in the background (a thread, a batch of logs at a
+        # time), so the model's first MemorySearch on years of logs never waits for all of it.
+        warm_stop = threading.Event()
+        warming = running.create_task(asyncio.to_thread(self.memory.log_index.warm, warm_stop),
+                                      name="kairos-log-index")
+        stack.push_async_callback(_finish, warming)
+        stack.callback(warm_stop.set)  # first: the thread ends after its batch
         for source in self.sources:
             await source.start()
             stack.push_async_callback(source.stop)

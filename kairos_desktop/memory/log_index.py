@@ -32,6 +32,7 @@ INDEX_NAME = ".index"
 SCHEMA_VERSION = 1
 LINE_CHARS = 300  # what a hit shows of its line, as the plain search did
 TAIL_CHECK_BYTES = 64  # the bytes before the indexed end that must be unchanged to append
+WARM_BATCH = 30  # logs indexed per hold of the lock when warming up in the background
 
 
 # What the index knows of one log: size, mtime_ns, bytes indexed, the tail check, lines.
@@ -78,6 +79,23 @@ class LogIndex:
         # Newest day first, each day's lines in their order (rowid = day, then line).
         hits.sort(key=lambda h: (-_day_number(h.path), h.line))
         return hits
+
+    def warm(self, stop: threading.Event, batch: int = WARM_BATCH) -> None:
+        """Catch the index up with the logs, `batch` files at a time until done or `stop` is
+        set: what a start runs in a background thread, so the first search after an upgrade
+        (years of logs, no index yet) does not wait for all of them. A search meanwhile waits
+        for one batch at most; a failure is logged and left to the next search."""
+        while not stop.is_set():
+            with self._mutex:
+                try:
+                    done = self._catch_up(self._open(), limit=batch)
+                except (sqlite3.DatabaseError, OSError) as exc:
+                    log.warning("could not bring the log search index %s up to date (%s); "
+                                "the next search tries again", self.path, exc)
+                    self._reset()
+                    return
+            if done:
+                return
 
     def close(self) -> None:
         with self._mutex:
@@ -163,18 +181,24 @@ class LogIndex:
                                     found[f"{year.name}/{month.name}/{day.name}"] = day.stat()
         return found
 
-    def _catch_up(self, db: sqlite3.Connection) -> None:
+    def _catch_up(self, db: sqlite3.Connection, limit: int | None = None) -> bool:
+        """Index what changed since the last catch-up (at most `limit` files when given);
+        True when the index is up to date."""
         if self._known is None:  # what the index holds, read once; kept current below
             self._known = {path: (size, mtime, indexed, tail, lines)
                            for path, size, mtime, indexed, tail, lines in
                            db.execute("SELECT path, size, mtime, indexed, tail, lines FROM files")}
         known = self._known
         listing = self._listing()
+        indexed = 0
         for rel in sorted(listing):
             stat = listing[rel]
             entry = known.get(rel)
             if entry is not None and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
                 continue
+            if limit is not None and indexed >= limit:
+                return False
+            indexed += 1
             try:
                 known[rel] = self._index_file(db, self.logs_dir / rel, rel, stat, entry)
             except OSError as exc:  # a log that cannot be read is skipped, and said
@@ -185,6 +209,7 @@ class LogIndex:
             db.execute("DELETE FROM files WHERE path = ?", (gone,))
             db.execute("COMMIT")
             del known[gone]
+        return True
 
     def _index_file(self, db: sqlite3.Connection, file: Path, rel: str, stat: os.stat_result,
                     entry: FileEntry | None) -> FileEntry:

@@ -3,10 +3,14 @@ rebuilt when it is broken."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import stat
+import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +18,8 @@ from kairos_desktop.clock import FakeClock
 from kairos_desktop.journal import DailyLog
 from kairos_desktop.memory.files import MemoryFiles
 from kairos_desktop.memory.log_index import LogIndex, _scan
+from tests.fakes.anthropic_server import tool_use
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -119,3 +125,58 @@ def test_a_fresh_index_is_used_in_a_new_process(memory: MemoryFiles) -> None:
     again = LogIndex(memory.logs_dir)
     assert [h.line for h in again.search("dentist", 100)] == \
         [line for _, line, _ in plain(memory, "dentist")]
+
+
+def _indexed_logs(index: LogIndex) -> int:
+    index.close()
+    return _files_in_index(index)
+
+
+def test_warming_up_indexes_every_log_in_batches_and_a_stop_ends_it_between_two(
+        memory: MemoryFiles) -> None:
+    stop = threading.Event()
+    batches: list[int] = []
+    index = memory.log_index
+    real = index._catch_up
+
+    def one_batch(db: Any, limit: int | None = None) -> bool:
+        batches.append(limit or 0)
+        if len(batches) == 2:
+            stop.set()  # the app stops during the second batch
+        return real(db, limit)
+
+    index._catch_up = one_batch  # type: ignore[method-assign]
+    index.warm(stop, batch=7)
+    assert batches == [7, 7]  # the third batch never starts
+    assert _indexed_logs(index) == 14
+    index._catch_up = real  # type: ignore[method-assign]
+    index.warm(threading.Event(), batch=7)  # no stop: to the end
+    assert _indexed_logs(index) == 20
+    assert indexed(memory, "dentist") == plain(memory, "dentist")
+
+
+async def test_a_start_brings_the_index_up_to_date_before_any_search(
+        make_engine: Any, fake: Any, clock: FakeClock, home: Any) -> None:
+    # An upgrade onto a home with logs and no index: the app indexes them in the background,
+    # so the model's first MemorySearch does not wait for all of them.
+    old = DailyLog(home.logs_dir, clock, key=home.log_key())
+    for day in range(1, 41):
+        old.append("user", f"note {day}: the boiler code is 4471",
+                   at=clock.now() - timedelta(days=day))
+    fake.on_empty = tool_use("Sleep", {"seconds": 3000})
+    engine = make_engine()
+    await engine.start(control_api=False)
+    logs = len(list(home.logs_dir.glob("*/*/*.md")))
+    assert logs == 41  # today's too (the start wrote it)
+    await until(lambda: _files_in_index(engine.memory.log_index) >= 40,
+                "the index to hold every old log", timeout=30)
+
+
+def _files_in_index(index: LogIndex) -> int:
+    if not index.path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(index.path)) as db:
+        try:
+            return int(db.execute("SELECT count(*) FROM files").fetchone()[0])
+        except sqlite3.OperationalError:  # not created yet
+            return 0
