@@ -160,14 +160,18 @@ class HeadlessEngine:
               args: Sequence[str] = ()) -> None:
         """Start it and wait until its control API answers; `args` go to `kairos run`
         (`--continue` resumes the home's latest session)."""
+        self.launch(exit_after, args)
+        self.client = until("the control API (run/control.json)", self._connect, timeout,
+                            self.check_alive, poll=poll)
+
+    def launch(self, exit_after: float, args: Sequence[str] = ()) -> None:
+        """Start the process without waiting for anything (`start` waits for its API)."""
         # --exit-after is a safety net: if the bench is killed before it can stop the engine,
         # the engine still stops on its own.
         run = self.command("run", "--headless", "--exit-after", f"{exit_after:g}", *args)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(run, stdout=log, stderr=subprocess.STDOUT,
                                          env=self.env, cwd=REPO_ROOT)
-        self.client = until("the control API (run/control.json)", self._connect, timeout,
-                            self.check_alive, poll=poll)
 
     def _connect(self) -> Any:
         from kairos_desktop.control.client import ControlClient
