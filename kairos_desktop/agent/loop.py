@@ -98,6 +98,9 @@ class _TurnState:
     refusal: ModelUnavailableError | None = None  # why they were set aside
     stored: int = 0  # how many of the turn's messages are in the transcript
     settled: bool = False  # its items acked (and the set-aside ones held)
+    # It answers calls a stop cut short (resume.py): stored even if it only sleeps, or every
+    # later tick would find those calls unanswered and resume them again.
+    resumes: bool = False
 
     @property
     def sent(self) -> list[InboundItem]:
@@ -558,8 +561,9 @@ class AssistantLoop:
         self._set_state("working")
         ttl = self._cache_ttl()
         history = list(self.transcript.context())  # every call of the turn sends this prefix
-        unanswered = resume.resume_answers(self.transcript.unanswered_tool_uses(),
-                                           self._deliveries, self._log)
+        cut = self.transcript.unanswered_tool_uses()
+        unanswered = resume.resume_answers(cut, self._deliveries, self._log)
+        state.resumes = any(b.get("name") != "Sleep" for b in cut)
         while True:
             turn_messages = [self._first_message(now, state, unanswered, act_reason)]
             ctx = ToolContext(settings=settings, policy=self._policy(),
@@ -699,7 +703,7 @@ class AssistantLoop:
         # the context or move the prompt cache's prefix.
         from_user = any(i.kind == "user" or i.external for i in state.items)
         quiet = (all(name == "Sleep" for name in tools) and not from_user
-                 and not state.set_aside and state.stored == 0)
+                 and not state.set_aside and state.stored == 0 and not state.resumes)
         sleep_s = self.clamp_sleep(ctx.turn.sleep_seconds)
         self._last_sleep_s = sleep_s
         if quiet:

@@ -18,6 +18,7 @@ from kairos_desktop.errors import NotRunningError
 from kairos_desktop.home import Home
 from kairos_desktop.queue import InboundItem, InboundQueue
 from kairos_desktop.store import Store
+from kairos_desktop.transcript import interrupted_turn
 from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, Reply, hang, tool_use
 from tests.test_cli import KAIROS, run_until_asleep, wait_sleeping
 from tests.waiting import wait_until
@@ -148,6 +149,9 @@ def test_a_kill_while_the_answer_s_other_calls_run_neither_repeats_nor_hides_the
     logs = "".join(p.read_text() for p in home.logs_dir.rglob("*.md"))
     assert "resuming the turn a stop cut short; its calls: SendUserMessage (done), " \
         "RunCommand (not done)" in logs
+    # The resumed turn is stored though it only slept: no later tick resumes it again.
+    newest = max(home.sessions_dir.glob("*.jsonl"), key=lambda p: p.stat().st_mtime_ns)
+    assert interrupted_turn(newest) is None
 
 
 def _waiting_for_approval(home: Home) -> object | None:
