@@ -51,8 +51,9 @@ Figures: the kills, where they landed, the rounds whose marker was answered 0 ti
 the hand-overs of a marker as a newly arrived message beyond the first (a kill before anything
 reached the user replays the turn: expected; after its answer went out: a bug), how the cut calls
 were answered on the next start (Done / Not done / Interrupted, each call once) and how many
-requests carried such an answer again (a replay after a kill, or a resumed turn that only slept
-and so was not stored: the next tick resumes it again), the items left in the queue or held, the
+requests carried such an answer again (a replay, after another kill, of the turn that carried
+it; a resumed turn is stored even when it only sleeps, so no later tick resumes it again), the
+items left in the queue or held, the
 restarts that failed (did not come up, or did not settle within 60 s) and the wall time. It exits
 0 unless `--check` is given, then 1 when a round was answered 0 or 2+ times. `--quick` does 10
 kills (about 20 s); the default run takes about 80 s on 2 cores. `--verbose` prints each round.
