@@ -113,8 +113,10 @@ now = time.monotonic  # the fake's RecordedRequest.received_at is time.monotonic
 
 @dataclass(frozen=True)
 class Samples:
-    sends: int = 40
-    writes: int = 40  # of each kind
+    # Enough for a p99 that is not just the largest sample: a tail of fsync or scheduling
+    # jitter on a shared disk and CPU must not read as age.
+    sends: int = 100
+    writes: int = 200  # of each kind
     starts: int = 3
 
 
