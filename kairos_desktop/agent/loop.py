@@ -75,6 +75,9 @@ LONG_CACHE_LIMIT_S = 3_540.0
 # After a turn fails for a reason of our own (a bug), and after the API refuses the conversation.
 TURN_FAILED_RETRY_S = 60.0
 CONTEXT_REFUSED_RETRY_S = 600.0
+# The result of a call that ran as the turn reached maxToolIterations: never sent, not kept.
+NOT_READ = ("This call ran, but the turn stopped at its limit of tool calls (setting "
+            "maxToolIterations) before its result was read; the result was not kept.")
 # A held item's text above this many characters is handed back to the user as a file.
 HELD_FILE_MIN_CHARS = 2_000
 # The light tick waits out an outage like a turn, but gives up on what retrying cannot mend (a
@@ -697,7 +700,12 @@ class AssistantLoop:
         if result is not None and result.ended == "max_iterations":
             self._log.append("error", f"stopped after {settings.max_tool_iterations} tool "
                              "iterations without a Sleep (setting maxToolIterations)")
-            turn_messages.pop()  # its results: the repair step answers the last calls next turn
+            # Its last results were never sent (a result the API refuses must never enter the
+            # history): the calls are answered by a note instead, so the next turn does not
+            # take them for calls a crash cut short.
+            turn_messages[-1] = {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": b["tool_use_id"], "content": NOT_READ}
+                for b in turn_messages[-1]["content"] if b.get("type") == "tool_result"]}
         # Quiet: the model did nothing but sleep and the user said nothing. Kept only in the
         # daily log, so idle hours (and scheduled checks that found nothing to do) never grow
         # the context or move the prompt cache's prefix.

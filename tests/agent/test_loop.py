@@ -191,6 +191,14 @@ async def test_tool_iterations_per_turn_are_bounded(
     assert len(fake.history) == 3
     log = engine.daily_log.read(date(2026, 11, 22))
     assert "stopped after 3 tool iterations without a Sleep" in log
+    # The last call's result was never read: the next turn says so, and does not take it for
+    # a call a crash cut short.
+    engine.app.wake()
+    await wait_sleeping(engine, 2)
+    [result] = [b for b in fake.history[3].messages[-1]["content"]
+                if b.get("type") == "tool_result"]
+    assert result["content"].startswith("This call ran, but the turn stopped at its limit")
+    assert "a stop cut short" not in engine.daily_log.read(date(2026, 11, 22))
 
 
 async def test_sleep_with_other_tools_in_one_reply_answers_them_all(
