@@ -28,7 +28,7 @@ from ..transcript import (
     stored_item_ids,
 )
 
-CRASH = "the app stopped (a crash, a kill or a power cut)"
+STOPPED = "the app stopped (it was quit, crashed or was killed)"
 
 
 def skip_stored_items(queue: InboundQueue, transcript: Transcript, log: DailyLog) -> None:
@@ -114,8 +114,8 @@ def _answer(name: str, delivered: list[str]) -> str:
         return (f"Done before the app restarted: delivered {', '.join(delivered)}. The user "
                 "has it; do not send it again.")
     if name in RECORDS_ITS_CALLS:
-        return f"Not done: {CRASH} before this call ran. Call it again if it is still needed."
-    return (f"Interrupted: {CRASH} while this call ran, and its result was lost. It may have "
+        return f"Not done: {STOPPED} before this call ran. Call it again if it is still needed."
+    return (f"Interrupted: {STOPPED} while this call ran, and its result was lost. It may have "
             "taken effect: check before calling it again.")
 
 

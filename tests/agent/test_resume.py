@@ -46,7 +46,7 @@ async def test_each_cut_call_is_answered_with_what_it_left(tmp_path: Path,
     assert text["sent"][1] is False
     assert text["half"][0].startswith("Partly done before the app stopped: it delivered file "
                                       "chart.png but not the message itself")
-    assert text["unsent"] == ("Not done: the app stopped (a crash, a kill or a power cut) "
+    assert text["unsent"] == ("Not done: the app stopped (it was quit, crashed or was killed) "
                               "before this call ran. Call it again if it is still needed.", True)
     assert text["cmd"][0].startswith("Interrupted: the app stopped") and text["cmd"][1]
     assert text["nap"] == ("Woke up.", None)
