@@ -12,8 +12,30 @@ import signal
 import sys
 from typing import Any
 
-from ..errors import HomeLockedError
-from ..home import Home, HomeHeldError
+from ..errors import HomeLockedError, NotAnsweringError, NotRunningError
+from ..home import Home, HomeHeldError, LockHolder
+
+
+def _answering(home: Home) -> LockHolder | None:
+    """The app running on `home` when its control API answers (a start then says so at once,
+    instead of waiting out the home lock); None when none answers."""
+    from ..control.client import ControlClient
+
+    try:
+        ControlClient.for_home(home, timeout=5.0)
+    except (NotRunningError, NotAnsweringError):
+        return None
+    info = home.read_control() or {}
+    pid, port = info.get("pid"), info.get("port")
+    return LockHolder(pid if isinstance(pid, int) else None, True,
+                      port if isinstance(port, int) else None)
+
+
+def _already_running(home: Home, pid: int | None, port: int | None) -> int:
+    print(f"kairos: already running for {home.root} (pid {pid if pid is not None else '?'}, "
+          f"control API port {port if port is not None else '?'}). Talk to it with "
+          "`kairos send`, or stop it first.", file=sys.stderr)
+    return 1
 
 
 def cmd_run(home: Home, args: argparse.Namespace) -> int:
@@ -49,16 +71,16 @@ async def _run_headless(home: Home, args: argparse.Namespace) -> int:
     from ..delivery.notifier import ConsoleNotifier
     from ..runtime import Engine
 
+    running = _answering(home)  # said at once: the home lock's wait is for quick commands
+    if running is not None:
+        return _already_running(home, running.pid, running.port)
     engine = Engine(home, notifier=ConsoleNotifier(quiet_kinds=("message", "file")))
     try:
         await engine.start(session_id=args.session_id, resume=args.resume)
     except HomeLockedError as exc:
         holder = exc.holder if isinstance(exc, HomeHeldError) else None
-        pid = holder.pid if holder and holder.pid is not None else "?"
-        port = holder.port if holder and holder.port is not None else "?"
-        print(f"kairos: already running for {home.root} (pid {pid}, control API port {port}). "
-              "Talk to it with `kairos send`, or stop it first.", file=sys.stderr)
-        return 1
+        return _already_running(home, holder.pid if holder else None,
+                                holder.port if holder else None)
     # Everything imported so far lives as long as the process: move it out of the collector's
     # reach so a full collection (~140 ms with the SDK loaded) never lands on a wake-up.
     gc.collect()
