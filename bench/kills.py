@@ -7,8 +7,9 @@ same message to the model again, which answered it a second time: before the fix
 12 messages answered twice (and 0 never answered). Now a reply's turn is stored (and its items
 acked) before its tools run, every delivery records its call's id, and the next start answers a
 cut turn's calls from what they left ("Done before the app restarted: delivered ...", "Not done:
-the app stopped ...", "Interrupted: the app stopped ..."; agent/resume.py `resume_answers`,
-`carry_interrupted_turn`). This bench kills the real app at random moments and counts.
+the app stopped ...", "Interrupted: the app stopped ..."; agent/resume.py `resume_answers`;
+a start goes on in the session whose turn was cut, `session_to_continue`). This bench kills
+the real app at random moments and counts.
 
 How: one temp home, a real `kairos run --headless` subprocess whose model is FakeAnthropic
 (tests/fakes/anthropic_server.py) served from this process. Each round (`--kills`, default 40,
@@ -44,7 +45,8 @@ carries and nothing else (it keeps no memory of its own between requests):
 
 So a message answered twice is the app's doing (it handed the message over again with nothing in
 the conversation saying it was answered), never the script's; a message never answered is one
-the app lost. Each new session starts empty (`kairos run` without --continue), as after a reboot.
+the app lost. Each start is a plain `kairos run` (no --continue), as after a reboot: it starts a
+new session, or goes on in the last one when a kill cut its turn short.
 
 Figures: the kills, where they landed, the rounds whose marker was answered 0 times / exactly once
 / more than once (the outbox read through `Outbox` on the home's Store once the app is stopped),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .agent.dream import AutoDream
 from .agent.loop import AssistantLoop
+from .agent.resume import session_to_continue
 from .approvals import Approvals
 from .clock import Clock, SystemClock, local_zone
 from .delivery.deliveries import Deliveries
@@ -115,6 +116,7 @@ class Engine:
         self._start_key: str | None = None  # the key found at start, until its client exists
         self._stack: contextlib.AsyncExitStack | None = None
         self._grace = 5.0
+        self._cut_session: str | None = None  # the session a stop cut short, gone on here
         self._reading_secrets = False  # the heartbeat waits for the keyring (at start only)
         self.control: Any = None
         self.started = False
@@ -225,6 +227,9 @@ class Engine:
             daily_log=svc.daily_log, bus=self.bus, settings=settings, policy=self.policy)
         if session_id is None and resume:
             session_id = latest_session_id(self.home.sessions_dir)
+        if session_id is None:
+            # A stop cut the last session's turn short: it goes on there (agent/resume.py).
+            session_id = self._cut_session = session_to_continue(self.home.sessions_dir)
         session_id = session_id or new_session_id(self.clock.now())
         self.transcript = Transcript.open(self.home.sessions_dir, session_id)
         self.deliveries.session_id = session_id
@@ -287,6 +292,9 @@ class Engine:
             "start", f"{self.settings.assistant_name} started ({resumed} session "
             f"{self.status.session_id}, model {self.settings.model}, {len(self.queue)} queued "
             "item(s))")
+        if self._cut_session is not None:
+            self.daily_log.append("start", f"session {self._cut_session} stopped in the middle "
+                                  "of a turn: it goes on in that session, from where it stopped")
         for problem in self.settings_problems:
             self.daily_log.append("settings", problem)
         if control_api:

@@ -66,6 +66,10 @@ class Turn:
     messages: list[Message]
     at: str
     tokens: int = field(default=-1, compare=False)
+    # Its last part was stored before the tools of its last reply ran (the loop does so since
+    # calls are recorded with their deliveries): a call of it without a result may not have
+    # run. A part stored after its tools ran (older versions) had them all run.
+    tools_pending: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.tokens < 0:
@@ -91,7 +95,8 @@ class Transcript:
             for record in _records(handle):
                 if record.get("type") == "turn":
                     transcript._add(record["messages"], record.get("at", ""),
-                                    continues=record.get("continues") is True)
+                                    continues=record.get("continues") is True,
+                                    tools_pending=record.get("toolsPending") is True)
                 elif record.get("type") == "compaction":
                     transcript.summary = record.get("summary", "")
                     transcript.turns = [Turn(t["messages"], t.get("at", ""))
@@ -106,25 +111,30 @@ class Transcript:
         append_bytes(self.path, json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
 
     def append_turn(self, messages: list[Message], at: str, items: list[str] | None = None,
-                    *, continues: bool = False) -> None:
+                    *, continues: bool = False, tools_pending: bool = False) -> None:
         """Store a turn, or with `continues` the next part of the last one (a turn is stored
         as it goes, so a crash keeps what it did). `items`: the ids of the inbound items it
-        consumed, so a start after a crash between this append and their ack skips them."""
+        consumed, so a start after a crash between this append and their ack skips them.
+        `tools_pending`: stored before the tools of its last reply ran (Turn.tools_pending)."""
         record: dict[str, Any] = {"type": "turn", "at": at, "messages": messages}
         if items:
             record["items"] = list(items)
         if continues:
             record["continues"] = True
+        if tools_pending:
+            record["toolsPending"] = True
         self._append(record)
-        self._add(messages, at, continues=continues)
+        self._add(messages, at, continues=continues, tools_pending=tools_pending)
         self._context = None
 
-    def _add(self, messages: list[Message], at: str, *, continues: bool) -> None:
+    def _add(self, messages: list[Message], at: str, *, continues: bool,
+             tools_pending: bool = False) -> None:
         if continues and self.turns:
             last = self.turns[-1]
-            self.turns[-1] = Turn([*last.messages, *messages], last.at)
+            self.turns[-1] = Turn([*last.messages, *messages], last.at,
+                                  tools_pending=tools_pending)
         else:
-            self.turns.append(Turn(messages, at))
+            self.turns.append(Turn(messages, at, tools_pending=tools_pending))
 
     def context(self) -> list[Message]:
         """The stored conversation, made valid for the API: it starts with a user message and
@@ -144,6 +154,11 @@ class Transcript:
             else:
                 messages.insert(0, {"role": "user", "content": [note]})
         return repair(messages)
+
+    @property
+    def tools_pending(self) -> bool:
+        """The last turn's last part was stored before its tools ran (Turn.tools_pending)."""
+        return bool(self.turns) and self.turns[-1].tools_pending
 
     def unanswered_tool_uses(self) -> list[Message]:
         """The tool_use blocks of the last message when it is the assistant's: calls a turn
@@ -322,7 +337,8 @@ def _last_turn(path: Path) -> Turn | None:
 
 def _joined(parts_newest_first: list[dict[str, Any]]) -> Turn:
     parts = list(reversed(parts_newest_first))
-    return Turn([m for part in parts for m in part.get("messages", [])], parts[0].get("at", ""))
+    return Turn([m for part in parts for m in part.get("messages", [])], parts[0].get("at", ""),
+                tools_pending=parts[-1].get("toolsPending") is True)
 
 
 def latest_session_id(sessions_dir: Path) -> str | None:

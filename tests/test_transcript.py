@@ -209,13 +209,14 @@ def test_a_turn_cut_short_after_its_calls_were_stored_is_found_from_the_file_s_e
     transcript.append_turn([big, _call("a")], "t2", items=["i1"])
     transcript.append_turn([{"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": "a", "content": "done"}]}, _call("b")], "t2",
-        continues=True)
+        continues=True, tools_pending=True)  # stored before b ran
+    assert Transcript.open(tmp_path, "s1").tools_pending
     with open(transcript.path, "ab") as handle:
         handle.write(b'{"type": "turn", "at": "t3", "mess')  # a crash mid-write
     turn = interrupted_turn(transcript.path)
     assert turn is not None and turn.at == "t2"
     assert turn.messages[0] == big and turn.messages[-1] == _call("b")
-    assert len(turn.messages) == 4
+    assert len(turn.messages) == 4 and turn.tools_pending
 
 
 def test_a_turn_that_ended_or_was_compacted_is_not_taken_for_a_cut_short_one(

@@ -211,7 +211,6 @@ class AssistantLoop:
 
     async def run(self) -> None:
         resume.skip_stored_items(self.queue, self.transcript, self._log)
-        resume.carry_interrupted_turn(self.transcript, self._log)
         while not self._stopping:
             await self._sleep()
             if self._stopping:
@@ -565,7 +564,8 @@ class AssistantLoop:
         ttl = self._cache_ttl()
         history = list(self.transcript.context())  # every call of the turn sends this prefix
         cut = self.transcript.unanswered_tool_uses()
-        unanswered = resume.resume_answers(cut, self._deliveries, self._log)
+        unanswered = resume.resume_answers(cut, self._deliveries, self._log,
+                                           ran=not self.transcript.tools_pending)
         state.resumes = any(b.get("name") != "Sleep" for b in cut)
         while True:
             turn_messages = [self._first_message(now, state, unanswered, act_reason)]
@@ -661,15 +661,16 @@ class AssistantLoop:
                 f"{CONTEXT_REFUSED_RETRY_S / 60:.0f} minutes.", "system")
 
     def _store_progress(self, state: _TurnState, turn_messages: list[dict[str, Any]],
-                        now: datetime) -> None:
+                        now: datetime, *, tools_pending: bool = False) -> None:
         """Store the turn's messages not stored yet; the first time, with the ids of its items,
-        then ack them and hold what was set aside (one store transaction)."""
+        then ack them and hold what was set aside (one store transaction). `tools_pending`:
+        the tools of the last reply have not run yet (the next start may find them cut)."""
         new = turn_messages[state.stored:]
         at = now.isoformat(timespec="seconds")
         if new or not state.settled:
             self.transcript.append_turn(
                 new, at, items=None if state.settled else [i.id for i in state.items],
-                continues=state.stored > 0)
+                continues=state.stored > 0, tools_pending=tools_pending)
             state.stored = len(turn_messages)
         if not state.settled:
             self._settle(state, at)
@@ -800,7 +801,7 @@ class AssistantLoop:
             b.get("type") == "tool_use" and b.get("name") != "Sleep" for b in last["content"])
         spoken = any(i.kind == "user" or i.external for i in state.items) or state.set_aside
         if acts or spoken or state.stored:
-            self._store_progress(state, turn_messages, now)
+            self._store_progress(state, turn_messages, now, tools_pending=True)
 
     async def _report_outage(self, exc: ModelUnavailableError, attempt: int, wait: float) -> None:
         detail = str(exc) or exc.kind

@@ -2,18 +2,20 @@
 
 The loop stores a reply's turn (and acks what it consumed) before the reply's tools run, and
 each delivery is written with the id of the call that made it (Deliveries.done_by). A kill can
-then leave three things, each mended here at the next start:
+then leave two things, each mended here at the next start:
 - items still queued whose turn is stored (a kill between the store and the ack): acked, not
   handed to the model again (skip_stored_items);
-- a new session while the last one ends in a turn whose calls have no results: that turn is
-  carried into the new session, so the model finishes what it started (carry_interrupted_turn);
-- the calls without results: answered from what they left (resume_answers): a delivery that
-  was made is reported done (never sent again), one that was not is reported not done, and any
-  other call is reported interrupted, its effect unknown.
+- a last turn whose calls have no results. A new start goes on in that session rather than a
+  new one (session_to_continue), so the cut turn is resumed once, in the file that holds it,
+  and the calls are answered from what they left (resume_answers): a delivery that was made
+  is reported done (never sent again), one that was not is reported not done, and any other
+  call is reported interrupted, its effect unknown. A turn an older version stored (after its
+  tools ran) had every call run: its calls are reported as run, their results lost.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..delivery.deliveries import Deliveries
@@ -50,31 +52,25 @@ def skip_stored_items(queue: InboundQueue, transcript: Transcript, log: DailyLog
                    "(their turn is in the transcript): not sent again")
 
 
-def carry_interrupted_turn(transcript: Transcript, log: DailyLog) -> None:
-    """A new session after a stop that cut a turn short (its calls stored, their results
-    not): that turn goes on in `transcript`, so the model finishes what it started (its items
-    were acked with it, so nothing else would answer them) and learns which calls ran."""
-    if transcript.turns:
-        return  # a resumed session: its own last turn is resumed as it is
-    sessions = transcript.path.parent
-    latest = latest_session_id(sessions)
-    if latest is None or latest == transcript.session_id:
-        return
+def session_to_continue(sessions_dir: Path) -> str | None:
+    """The latest session when a stop cut its last turn short: a start that was not told
+    which session to run goes on in it (as `--continue` does), so that turn is finished where
+    it is kept. Read from the file's end: the cost is the turn's, not the session's."""
+    latest = latest_session_id(sessions_dir)
+    if latest is None:
+        return None
     try:
-        turn = interrupted_turn(sessions / f"{latest}.jsonl")
-    except OSError as exc:
-        log.append("error", f"could not read the last session to resume its turn: {exc}")
-        return
-    if turn is not None:
-        transcript.append_turn(turn.messages, turn.at)
-        log.append("start", f"session {latest} stopped in the middle of a turn: it goes on in "
-                   "this session")
+        cut = interrupted_turn(sessions_dir / f"{latest}.jsonl")
+    except OSError:
+        return None  # unreadable: a new session, as without a cut turn
+    return latest if cut is not None else None
 
 
-def resume_answers(uses: list[dict[str, Any]], deliveries: Deliveries, log: DailyLog
-                   ) -> list[dict[str, Any]]:
+def resume_answers(uses: list[dict[str, Any]], deliveries: Deliveries, log: DailyLog, *,
+                   ran: bool = False) -> list[dict[str, Any]]:
     """The tool results for the calls the last turn left unanswered (`uses`, its tool_use
-    blocks): "Woke up." for the Sleep it ended on; for any other call, what it left."""
+    blocks): "Woke up." for the Sleep it ended on; for any other call, what it left. `ran`:
+    the turn was stored after its tools ran (an older version), so every call ran."""
     if not uses:
         return []
     done = deliveries.done_by([b["id"] for b in uses if b.get("name") != "Sleep"])
@@ -87,18 +83,22 @@ def resume_answers(uses: list[dict[str, Any]], deliveries: Deliveries, log: Dail
             continue
         delivered = done.get(use["id"], [])
         answers.append({"type": "tool_result", "tool_use_id": use["id"],
-                        "content": _answer(name, delivered), "is_error": not delivered})
-    resumed = [f"{b.get('name')} ({_state(str(b.get('name')), done.get(b['id'], []))})"
+                        "content": _answer(name, delivered, ran),
+                        "is_error": not delivered and not ran})
+    resumed = [f"{b.get('name')} ({_state(str(b.get('name')), done.get(b['id'], []), ran)})"
                for b in uses if b.get("name") != "Sleep"]
     if resumed:
         log.append("start", "resuming the turn a stop cut short; its calls: " + ", ".join(resumed))
     return answers
 
 
-def _state(name: str, delivered: list[str]) -> str:
-    if not delivered:
-        return "not done"
-    return "partly done" if _partly(name, delivered) else "done"
+def _state(name: str, delivered: list[str], ran: bool) -> str:
+    """What the log says of a cut call: the same as the model is told."""
+    if delivered:
+        return "partly done" if _partly(name, delivered) else "done"
+    if ran:
+        return "ran, result lost"
+    return "not done" if name in RECORDS_ITS_CALLS else "interrupted"
 
 
 def _partly(name: str, delivered: list[str]) -> bool:
@@ -106,17 +106,20 @@ def _partly(name: str, delivered: list[str]) -> bool:
     return name == "SendUserMessage" and not any(w.startswith("message") for w in delivered)
 
 
-def _answer(name: str, delivered: list[str]) -> str:
+def _answer(name: str, delivered: list[str], ran: bool) -> str:
     if delivered and _partly(name, delivered):
         return (f"Partly done before the app stopped: it delivered {', '.join(delivered)} but "
                 "not the message itself. Send the message again without them.")
     if delivered:
         return (f"Done before the app restarted: delivered {', '.join(delivered)}. The user "
                 "has it; do not send it again.")
+    if ran:
+        return (f"Done before {STOPPED}: this call ran, but its result was lost. Do not call "
+                "it again for the same thing.")
     if name in RECORDS_ITS_CALLS:
         return f"Not done: {STOPPED} before this call ran. Call it again if it is still needed."
     return (f"Interrupted: {STOPPED} while this call ran, and its result was lost. It may have "
             "taken effect: check before calling it again.")
 
 
-__all__ = ["carry_interrupted_turn", "resume_answers", "skip_stored_items"]
+__all__ = ["resume_answers", "session_to_continue", "skip_stored_items"]
