@@ -8,7 +8,9 @@ the files: an unchanged log is skipped on its size and mtime; a log that only gr
 append-only) has just its new lines added; any other change (a repaired torn tail, an edit) and
 that file is indexed again. A missing or unreadable index is rebuilt, and a corrupt one is
 reported with its path and rebuilt. Queries shorter than three characters (below what trigrams
-can match) fall back to reading the files.
+can match) fall back to reading the files, and so does a search while the index is far behind
+(the first start after an upgrade onto years of logs): a start catches it up in the background
+(warm), and each search adds a batch.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -32,7 +35,11 @@ INDEX_NAME = ".index"
 SCHEMA_VERSION = 1
 LINE_CHARS = 300  # what a hit shows of its line, as the plain search did
 TAIL_CHECK_BYTES = 64  # the bytes before the indexed end that must be unchanged to append
-WARM_BATCH = 30  # logs indexed per hold of the lock when warming up in the background
+# Logs indexed per hold of the lock: by the warm-up in the background, or by a search, which
+# reads the files instead when more than this is left (reading three years of them takes tens
+# to hundreds of milliseconds; indexing them, about ten seconds).
+WARM_BATCH = 30
+WARM_PAUSE_S = 0.005  # between two batches of the warm-up
 
 
 # What the index knows of one log: size, mtime_ns, bytes indexed, the tail check, lines.
@@ -74,6 +81,8 @@ class LogIndex:
                             self.path, exc)
                 self._reset()
                 rows = self._query(phrase, limit)
+        if rows is None:  # far behind (years of logs, no index yet): read the files this time
+            return list(_scan(self._log_files(), needle, limit))
         hits = [LogHit(self.logs_dir / path, rowid % 1_000_000, text)
                 for rowid, path, text in rows]
         # Newest day first, each day's lines in their order (rowid = day, then line).
@@ -84,7 +93,8 @@ class LogIndex:
         """Catch the index up with the logs, `batch` files at a time until done or `stop` is
         set: what a start runs in a background thread, so the first search after an upgrade
         (years of logs, no index yet) does not wait for all of them. A search meanwhile waits
-        for one batch at most; a failure is logged and left to the next search."""
+        for one batch at most, then reads the files itself while the index is behind; a
+        failure is logged and left to the next search."""
         while not stop.is_set():
             with self._mutex:
                 try:
@@ -96,6 +106,9 @@ class LogIndex:
                     return
             if done:
                 return
+            # Let a search waiting for the lock have it: a lock is not fair, and this thread
+            # would otherwise take it back at once, batch after batch.
+            time.sleep(WARM_PAUSE_S)
 
     def close(self) -> None:
         with self._mutex:
@@ -104,9 +117,13 @@ class LogIndex:
                 self._db = None
             self._known = None
 
-    def _query(self, phrase: str, limit: int) -> list[tuple[int, str, str]]:
+    def _query(self, phrase: str, limit: int) -> list[tuple[int, str, str]] | None:
+        """The index's hits, once it has caught up (a batch of logs at most: the day's log
+        that grew, a few more); None when more is left than a search should wait for, which
+        the warm-up (or the next searches, a batch each) indexes meanwhile."""
         db = self._open()
-        self._catch_up(db)
+        if not self._catch_up(db, limit=WARM_BATCH):
+            return None
         rows: list[tuple[int, str, str]] = db.execute(
             "SELECT rowid, path, text FROM lines WHERE lines MATCH ? "
             "ORDER BY rowid DESC LIMIT ?", (phrase, limit)).fetchall()

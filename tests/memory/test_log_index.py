@@ -17,7 +17,7 @@ import pytest
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.journal import DailyLog
 from kairos_desktop.memory.files import MemoryFiles
-from kairos_desktop.memory.log_index import LogIndex, _scan
+from kairos_desktop.memory.log_index import WARM_BATCH, LogIndex, _scan
 from tests.fakes.anthropic_server import tool_use
 from tests.waiting import until
 
@@ -180,3 +180,20 @@ def _files_in_index(index: LogIndex) -> int:
             return int(db.execute("SELECT count(*) FROM files").fetchone()[0])
         except sqlite3.OperationalError:  # not created yet
             return 0
+
+
+def test_a_search_far_behind_the_logs_reads_them_and_the_index_catches_up_a_batch_at_a_time(
+        tmp_path: Path, clock: FakeClock) -> None:
+    # The first search after an upgrade onto more logs than one batch: it answers from the
+    # files (the same hits) instead of waiting for the whole index, which it extends by one
+    # batch; the warm-up (or later searches) does the rest.
+    files = MemoryFiles(tmp_path / "memory")
+    log = DailyLog(files.logs_dir, clock, key=b"k")
+    for day in range(WARM_BATCH + 15):
+        log.append("user", f"day {day}: water the ficus", at=clock.now() - timedelta(days=day))
+    first = indexed(files, "ficus")
+    assert first == plain(files, "ficus") and len(first) == WARM_BATCH + 15
+    assert _files_in_index(files.log_index) == WARM_BATCH
+    files.log_index.warm(threading.Event())
+    assert _files_in_index(files.log_index) == WARM_BATCH + 15
+    assert indexed(files, "ficus") == first
