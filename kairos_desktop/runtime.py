@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -97,7 +99,10 @@ class Engine:
     def __init__(self, home: Home | Path | str | None = None, *, clock: Clock | None = None,
                  notifier: Notifier | None = None, api_key: str | None = None,
                  base_url: str | None = None, model_max_retries: int = 2,
-                 model_timeout: float = 120.0) -> None:
+                 model_timeout: float = 120.0, freeze_heap: bool = False) -> None:
+        """`freeze_heap`: this process runs only the app (`kairos run`, the tray app), so what
+        it loads at start may be moved out of the garbage collector's reach (see _freeze);
+        never in a notebook, whose own objects would be frozen with it."""
         self.home = home if isinstance(home, Home) else Home(home)
         self._own_clock = clock is None
         self.clock = clock or SystemClock()
@@ -107,6 +112,7 @@ class Engine:
         self._base_url = base_url
         self._model_max_retries = model_max_retries
         self._model_timeout = model_timeout
+        self._freeze_heap = freeze_heap
         self.status = EngineStatus()
         self.config = SettingsState(Settings(), [])
         self._key_info = KeyInfo.of(None, None)
@@ -204,6 +210,7 @@ class Engine:
             await self._start_services(stack, control_api=control_api)
             self._stack = stack.pop_all()
         self.started = True
+        self._freeze()
 
     def _build(self, *, session_id: str | None, resume: bool) -> None:
         """Every service, built in one place; nothing here starts a task, a thread or a
@@ -378,6 +385,7 @@ class Engine:
         if self._start_key and self._model is None:
             # Off the loop: the anthropic SDK's import (about a second) never holds the API.
             await asyncio.to_thread(importlib.import_module, "kairos_desktop.model")
+            self._freeze()  # the SDK came after start: hundreds of thousands of objects
             if self._model is None:  # else a key saved meanwhile (the panel) wins
                 self._model = self._model_client(self._start_key)
         if self._model is None:
@@ -479,11 +487,23 @@ class Engine:
         self._github_info = KeyInfo.of(token, source)
         return token
 
+    def _freeze(self) -> None:
+        """With freeze_heap: what is loaded by now lives as long as the process, so it goes
+        out of the collector's reach (gc.freeze). Else every full collection walks it again:
+        about 45 ms once the anthropic SDK is in, once a second or so of steady work, landing
+        on whatever the app does then (a message's request)."""
+        if self._freeze_heap:
+            gc.collect()
+            gc.freeze()
+
     def _model_client(self, api_key: str | None) -> ModelClient | None:
         if not api_key:
             return None
+        first = "kairos_desktop.model" not in sys.modules
         from .model import ModelClient
 
+        if first:
+            self._freeze()  # a key set after a start without one: the SDK just came in
         return ModelClient(api_key, base_url=self._base_url, max_retries=self._model_max_retries,
                            timeout=self._model_timeout)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import signal
 import sys
@@ -74,17 +73,14 @@ async def _run_headless(home: Home, args: argparse.Namespace) -> int:
     running = _answering(home)  # said at once: the home lock's wait is for quick commands
     if running is not None:
         return _already_running(home, running.pid, running.port)
-    engine = Engine(home, notifier=ConsoleNotifier(quiet_kinds=("message", "file")))
+    engine = Engine(home, notifier=ConsoleNotifier(quiet_kinds=("message", "file")),
+                    freeze_heap=True)
     try:
         await engine.start(session_id=args.session_id, resume=args.resume)
     except HomeLockedError as exc:
         holder = exc.holder if isinstance(exc, HomeHeldError) else None
         return _already_running(home, holder.pid if holder else None,
                                 holder.port if holder else None)
-    # Everything imported so far lives as long as the process: move it out of the collector's
-    # reach so a full collection (~140 ms with the SDK loaded) never lands on a wake-up.
-    gc.collect()
-    gc.freeze()
     name = engine.settings.assistant_name
     for problem in engine.settings_problems:
         print(f"kairos: settings: {problem}", file=sys.stderr)

@@ -127,7 +127,7 @@ class DesktopApp:
 
         asyncio.set_event_loop(self.loop)
         try:
-            self.engine = Engine(self.home, notifier=self.notifier)
+            self.engine = Engine(self.home, notifier=self.notifier, freeze_heap=True)
             self.app = self.engine.app
             self.loop.run_until_complete(self.engine.start(session_id=self._session_id,
                                                            resume=self._resume))
