@@ -57,6 +57,12 @@ def estimate_tokens(obj: Any) -> int:
     return (len(text) + 3) // 4 + images[0] * IMAGE_TOKENS
 
 
+def acting_calls(content: list[Message]) -> list[Message]:
+    """The tool_use blocks of a message's content other than Sleep: calls that act (a turn
+    ending on them alone is not quiet; left without results, a stop cut them short)."""
+    return [b for b in content if b.get("type") == "tool_use" and b.get("name") != "Sleep"]
+
+
 def new_session_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -301,7 +307,7 @@ def interrupted_turn(path: Path) -> Turn | None:
         return None
     content = turn.messages[-1].get("content")
     blocks = content if isinstance(content, list) else []
-    if any(b.get("type") == "tool_use" and b.get("name") != "Sleep" for b in blocks):
+    if acting_calls(blocks):
         return turn
     return None
 

@@ -56,7 +56,7 @@ from ..scheduler.runtime import Scheduler
 from ..settings import Settings
 from ..status import EngineStatus, State
 from ..tools.base import ToolContext, ToolRegistry, TurnState
-from ..transcript import SLEEP_RESULT, Transcript, extend
+from ..transcript import SLEEP_RESULT, Transcript, acting_calls, extend
 from ..usage import UsageLedger
 from . import light, resume
 from .compaction import Compactor, compaction_runner
@@ -438,7 +438,7 @@ class AssistantLoop:
         logged = self._log_items(items, set())
         reason: str | None = None
         # A turn a crash cut short (a call without its result) is resumed on the full context.
-        interrupted = any(b.get("name") != "Sleep" for b in self.transcript.unanswered_tool_uses())
+        interrupted = bool(acting_calls(self.transcript.unanswered_tool_uses()))
         if self._settings().light_tick and not interrupted \
                 and light.goes_light(items, self._scheduler):
             try:
@@ -566,7 +566,7 @@ class AssistantLoop:
         cut = self.transcript.unanswered_tool_uses()
         unanswered = resume.resume_answers(cut, self._deliveries, self._log,
                                            ran=not self.transcript.tools_pending)
-        state.resumes = any(b.get("name") != "Sleep" for b in cut)
+        state.resumes = bool(acting_calls(cut))
         while True:
             turn_messages = [self._first_message(now, state, unanswered, act_reason)]
             ctx = ToolContext(settings=settings, policy=self._policy(),
@@ -797,8 +797,7 @@ class AssistantLoop:
         point replays the turn, when nothing of it reached the user yet. A batch that only
         sleeps on a turn nobody spoke in may still be quiet: not stored yet."""
         last = turn_messages[-1]
-        acts = last["role"] == "assistant" and any(
-            b.get("type") == "tool_use" and b.get("name") != "Sleep" for b in last["content"])
+        acts = last["role"] == "assistant" and bool(acting_calls(last["content"]))
         spoken = any(i.kind == "user" or i.external for i in state.items) or state.set_aside
         if acts or spoken or state.stored:
             self._store_progress(state, turn_messages, now, tools_pending=True)

@@ -25,6 +25,7 @@ from ..tools.base import RECORDS_ITS_CALLS
 from ..transcript import (
     SLEEP_RESULT,
     Transcript,
+    acting_calls,
     interrupted_turn,
     latest_session_id,
     stored_item_ids,
@@ -73,8 +74,9 @@ def resume_answers(uses: list[dict[str, Any]], deliveries: Deliveries, log: Dail
     the turn was stored after its tools ran (an older version), so every call ran."""
     if not uses:
         return []
-    done = deliveries.done_by([b["id"] for b in uses if b.get("name") != "Sleep"])
+    done = deliveries.done_by([b["id"] for b in acting_calls(uses)])
     answers = []
+    said = []  # what the log says of each cut call: the same as the model is told
     for use in uses:
         name = str(use.get("name", ""))
         if name == "Sleep":
@@ -82,44 +84,40 @@ def resume_answers(uses: list[dict[str, Any]], deliveries: Deliveries, log: Dail
                             "content": SLEEP_RESULT})
             continue
         delivered = done.get(use["id"], [])
+        outcome = _outcome(name, delivered, ran)
+        said.append(f"{name} ({outcome})")
         answers.append({"type": "tool_result", "tool_use_id": use["id"],
-                        "content": _answer(name, delivered, ran),
-                        "is_error": not delivered and not ran})
-    resumed = [f"{b.get('name')} ({_state(str(b.get('name')), done.get(b['id'], []), ran)})"
-               for b in uses if b.get("name") != "Sleep"]
-    if resumed:
-        log.append("start", "resuming the turn a stop cut short; its calls: " + ", ".join(resumed))
+                        "content": _ANSWERS[outcome].format(what=", ".join(delivered)),
+                        "is_error": outcome in ("not done", "interrupted")})
+    if said:
+        log.append("start", "resuming the turn a stop cut short; its calls: " + ", ".join(said))
     return answers
 
 
-def _state(name: str, delivered: list[str], ran: bool) -> str:
-    """What the log says of a cut call: the same as the model is told."""
+def _outcome(name: str, delivered: list[str], ran: bool) -> str:
+    """What became of a cut call: a key of _ANSWERS."""
     if delivered:
-        return "partly done" if _partly(name, delivered) else "done"
+        # A message's attachments went out but not the message itself.
+        partly = name == "SendUserMessage" and not any(w.startswith("message")
+                                                       for w in delivered)
+        return "partly done" if partly else "done"
     if ran:
         return "ran, result lost"
     return "not done" if name in RECORDS_ITS_CALLS else "interrupted"
 
 
-def _partly(name: str, delivered: list[str]) -> bool:
-    """A message's attachments went out but not the message itself."""
-    return name == "SendUserMessage" and not any(w.startswith("message") for w in delivered)
-
-
-def _answer(name: str, delivered: list[str], ran: bool) -> str:
-    if delivered and _partly(name, delivered):
-        return (f"Partly done before the app stopped: it delivered {', '.join(delivered)} but "
-                "not the message itself. Send the message again without them.")
-    if delivered:
-        return (f"Done before the app restarted: delivered {', '.join(delivered)}. The user "
-                "has it; do not send it again.")
-    if ran:
-        return (f"Done before {STOPPED}: this call ran, but its result was lost. Do not call "
-                "it again for the same thing.")
-    if name in RECORDS_ITS_CALLS:
-        return f"Not done: {STOPPED} before this call ran. Call it again if it is still needed."
-    return (f"Interrupted: {STOPPED} while this call ran, and its result was lost. It may have "
-            "taken effect: check before calling it again.")
+# What the model is told of a cut call, by its outcome; {what}: what it delivered.
+_ANSWERS = {
+    "partly done": ("Partly done before the app stopped: it delivered {what} but not the message "
+                    "itself. Send the message again without them."),
+    "done": "Done before the app restarted: delivered {what}. The user has it; do not send it "
+            "again.",
+    "ran, result lost": (f"Done before {STOPPED}: this call ran, but its result was lost. Do "
+                         "not call it again for the same thing."),
+    "not done": f"Not done: {STOPPED} before this call ran. Call it again if it is still needed.",
+    "interrupted": (f"Interrupted: {STOPPED} while this call ran, and its result was lost. It "
+                    "may have taken effect: check before calling it again."),
+}
 
 
 __all__ = ["resume_answers", "session_to_continue", "skip_stored_items"]
