@@ -14,7 +14,6 @@ import contextlib
 import gc
 import importlib
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -113,6 +112,7 @@ class Engine:
         self._model_max_retries = model_max_retries
         self._model_timeout = model_timeout
         self._freeze_heap = freeze_heap
+        self._sdk_frozen = False  # _freeze ran since the SDK (the first model client) came in
         self.status = EngineStatus()
         self.config = SettingsState(Settings(), [])
         self._key_info = KeyInfo.of(None, None)
@@ -385,7 +385,6 @@ class Engine:
         if self._start_key and self._model is None:
             # Off the loop: the anthropic SDK's import (about a second) never holds the API.
             await asyncio.to_thread(importlib.import_module, "kairos_desktop.model")
-            self._freeze()  # the SDK came after start: hundreds of thousands of objects
             if self._model is None:  # else a key saved meanwhile (the panel) wins
                 self._model = self._model_client(self._start_key)
         if self._model is None:
@@ -499,11 +498,11 @@ class Engine:
     def _model_client(self, api_key: str | None) -> ModelClient | None:
         if not api_key:
             return None
-        first = "kairos_desktop.model" not in sys.modules
         from .model import ModelClient
 
-        if first:
-            self._freeze()  # a key set after a start without one: the SDK just came in
+        if not self._sdk_frozen:  # the SDK comes after start: hundreds of thousands of objects
+            self._sdk_frozen = True
+            self._freeze()
         return ModelClient(api_key, base_url=self._base_url, max_retries=self._model_max_retries,
                            timeout=self._model_timeout)
 
