@@ -215,29 +215,11 @@ class History:
     def month(self, month: str) -> list[Record]:
         """The records of one month ("2026-11"), oldest first, its own patches merged: a day's
         records are read without going back through older months."""
-        patches: dict[str, Record] = {}
-        records: list[Record] = []
-        for record in self._lines(month):
-            if PATCH in record:
-                patches.setdefault(record[PATCH], {}).update(
-                    {k: v for k, v in record.items() if k != PATCH})
-            else:
-                records.append(record)
-        return [{**record, **patches.get(record["id"], {})} for record in records]
+        return _merged(self._lines(month))
 
     def all(self) -> Iterator[Record]:
         """Every record, oldest first, patches merged (reads every month: for exports)."""
-        patches: dict[str, Record] = {}
-        records: list[Record] = []
-        for month in self.months():
-            for record in self._lines(month):
-                if PATCH in record:
-                    patches.setdefault(record[PATCH], {}).update(
-                        {k: v for k, v in record.items() if k != PATCH})
-                else:
-                    records.append(record)
-        for record in records:
-            yield {**record, **patches.get(record["id"], {})}
+        yield from _merged(record for month in self.months() for record in self._lines(month))
 
     def find(self, record_id: str) -> Record | None:
         """The record with this id (patches merged), searched newest month first."""
@@ -288,6 +270,20 @@ class History:
 
     def count(self) -> int:
         return sum(1 for _ in self.all())
+
+
+def _merged(lines: Iterable[Record]) -> list[Record]:
+    """The records among `lines`, oldest first, each with the patches to it merged (a later
+    patch wins)."""
+    patches: dict[str, Record] = {}
+    records: list[Record] = []
+    for record in lines:
+        if PATCH in record:
+            patches.setdefault(record[PATCH], {}).update(
+                {k: v for k, v in record.items() if k != PATCH})
+        else:
+            records.append(record)
+    return [{**record, **patches.get(record["id"], {})} for record in records]
 
 
 def month_of(stamp: str) -> str:
