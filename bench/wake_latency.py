@@ -70,19 +70,9 @@ class Stats:
 class Instance(_common.HeadlessEngine):
     """The engine under test, with the wait this bench needs between messages."""
 
-    def status(self) -> dict[str, Any]:
-        return self.client.status()
-
-    def wait_sleeping(self, turns: int, timeout: float = STEP_TIMEOUT_S) -> dict[str, Any]:
-        def asleep() -> dict[str, Any] | None:
-            status = self.status()
-            if status.get("state") in ("error", "offline", "no_api_key"):
-                raise BenchError(f"the engine is {status['state']}: {status.get('detail')}")
-            done = status.get("state") == "sleeping" and status.get("turns", 0) >= turns
-            return status if done else None
-
-        return _common.until(f"the engine to sleep after {turns} turn(s)", asleep, timeout,
-                             self.check_alive, poll=POLL_S)
+    def wait_sleeping(self, turns: int, timeout: float = STEP_TIMEOUT_S,
+                      poll: float = POLL_S) -> dict[str, Any]:
+        return super().wait_sleeping(turns, timeout, poll)
 
 
 def _request_for(fake: FakeAnthropic, index: int, text: str,
