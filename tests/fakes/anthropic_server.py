@@ -178,6 +178,17 @@ def _server_use(name: str, input: dict[str, Any]) -> dict[str, Any]:
     return {"type": "server_tool_use", "id": None, "name": name, "input": dict(input)}
 
 
+def _then(blocks: list[Mapping[str, Any]], then: Reply | None, answer: str | None = None
+          ) -> Reply:
+    """A server tool's reply: its `blocks`, the text `answer` if any, then what `then` holds
+    (its stop reason, else end_turn)."""
+    if answer is not None:
+        blocks.append({"type": "text", "text": answer})
+    if then is None:
+        return Reply(content=tuple(blocks), stop_reason="end_turn")
+    return Reply(content=(*blocks, *then.content), stop_reason=then.stop_reason or "end_turn")
+
+
 def web_search(
     query: str,
     results: list[tuple[str, str]],
@@ -204,11 +215,7 @@ def web_search(
                                    "title": title, "cited_text": answer[:150],
                                    "encrypted_index": "Eo" + url[-8:]}]
         blocks.append(block)
-    stop = "end_turn"
-    if then is not None:
-        blocks.extend(then.content)
-        stop = then.stop_reason or stop
-    return Reply(content=tuple(blocks), stop_reason=stop)
+    return _then(blocks, then)
 
 
 def web_search_error(query: str, code: str = "unavailable", *, answer: str | None = None,
@@ -220,13 +227,7 @@ def web_search_error(query: str, code: str = "unavailable", *, answer: str | Non
         {"type": "web_search_tool_result", "tool_use_id": None,
          "content": {"type": "web_search_tool_result_error", "error_code": code}},
     ]
-    if answer is not None:
-        blocks.append({"type": "text", "text": answer})
-    stop = "end_turn"
-    if then is not None:
-        blocks.extend(then.content)
-        stop = then.stop_reason or stop
-    return Reply(content=tuple(blocks), stop_reason=stop)
+    return _then(blocks, then, answer)
 
 
 def web_fetch(url: str, page: str, *, title: str | None = None, answer: str | None = None,
@@ -240,13 +241,7 @@ def web_fetch(url: str, page: str, *, title: str | None = None, answer: str | No
                         "source": {"type": "text", "media_type": "text/plain", "data": page},
                         "citations": {"enabled": True}}}},
     ]
-    if answer is not None:
-        blocks.append({"type": "text", "text": answer})
-    stop = "end_turn"
-    if then is not None:
-        blocks.extend(then.content)
-        stop = then.stop_reason or stop
-    return Reply(content=tuple(blocks), stop_reason=stop)
+    return _then(blocks, then, answer)
 
 
 def error(
