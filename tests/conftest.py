@@ -20,10 +20,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kairos_desktop.clock import FakeClock
+from kairos_desktop.delivery.deliveries import Deliveries
+from kairos_desktop.delivery.inbox import Inbox
 from kairos_desktop.delivery.notifier import ConsoleNotifier
-from kairos_desktop.events import Event
+from kairos_desktop.delivery.outbox import Outbox
+from kairos_desktop.events import Event, EventBus
 from kairos_desktop.home import Home
+from kairos_desktop.journal import DailyLog
+from kairos_desktop.paths import FolderPolicy
 from kairos_desktop.runtime import Engine
+from kairos_desktop.settings import Settings
+from kairos_desktop.store import Store
 from tests.fakes.anthropic_server import FakeAnthropic
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -73,6 +80,20 @@ def clock() -> FakeClock:
 @pytest.fixture
 def console() -> io.StringIO:
     return io.StringIO()
+
+
+@pytest.fixture
+def deliveries(tmp_path: Path, clock: FakeClock) -> Iterator[Deliveries]:
+    """Deliveries on real files in tmp_path (store.json, inbox/, the daily log in logs/, files
+    readable from workspace/), notifications to a console, the default settings."""
+    store = Store(tmp_path / "store.json")
+    policy = FolderPolicy(tmp_path / "workspace", [])
+    yield Deliveries(
+        outbox=Outbox(store, clock), notifier=ConsoleNotifier(io.StringIO()),
+        daily_log=DailyLog(tmp_path / "logs", clock),
+        inbox=Inbox(store, tmp_path / "inbox", clock, max_bytes=1_000_000), bus=EventBus(),
+        settings=Settings, policy=lambda: policy)
+    store.close()
 
 
 EngineFactory = Callable[..., Engine]

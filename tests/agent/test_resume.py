@@ -6,7 +6,6 @@ kept; a turn an older version cut (stored after its tools ran) is taken as run."
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,8 @@ from typing import Any
 from kairos_desktop.agent.resume import resume_answers
 from kairos_desktop.clock import FakeClock
 from kairos_desktop.delivery.deliveries import Deliveries
-from kairos_desktop.delivery.inbox import Inbox
-from kairos_desktop.delivery.notifier import ConsoleNotifier
 from kairos_desktop.delivery.outbox import Outbox
-from kairos_desktop.events import EventBus
 from kairos_desktop.journal import DailyLog
-from kairos_desktop.paths import FolderPolicy
-from kairos_desktop.settings import Settings
 from kairos_desktop.store import Store
 from tests.conftest import wait_sleeping
 from tests.fakes.anthropic_server import RecordedRequest, Reply, tool_use
@@ -30,15 +24,9 @@ def _use(call_id: str, name: str) -> dict:
     return {"type": "tool_use", "id": call_id, "name": name, "input": {}}
 
 
-async def test_each_cut_call_is_answered_with_what_it_left(tmp_path: Path,
-                                                            clock: FakeClock) -> None:
-    store = Store(tmp_path / "store.json")
-    policy = FolderPolicy(tmp_path / "workspace", [])
-    log = DailyLog(tmp_path / "logs", clock)
-    deliveries = Deliveries(
-        outbox=Outbox(store, clock), notifier=ConsoleNotifier(io.StringIO()), daily_log=log,
-        inbox=Inbox(store, tmp_path / "inbox", clock, max_bytes=1_000_000), bus=EventBus(),
-        settings=Settings, policy=lambda: policy)
+async def test_each_cut_call_is_answered_with_what_it_left(
+        tmp_path: Path, clock: FakeClock, deliveries: Deliveries) -> None:
+    log = DailyLog(tmp_path / "logs", clock)  # where the deliveries' log writes
     chart = tmp_path / "workspace" / "chart.png"
     chart.parent.mkdir(parents=True)
     chart.write_bytes(b"png")

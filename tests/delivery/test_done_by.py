@@ -3,35 +3,13 @@ the start that resumes the turn answers the call from it instead of delivering a
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from kairos_desktop.clock import FakeClock
 from kairos_desktop.delivery.deliveries import Deliveries
-from kairos_desktop.delivery.inbox import Inbox
-from kairos_desktop.delivery.notifier import ConsoleNotifier
-from kairos_desktop.delivery.outbox import Outbox
-from kairos_desktop.events import EventBus
-from kairos_desktop.journal import DailyLog
-from kairos_desktop.paths import FolderPolicy
-from kairos_desktop.settings import Settings
-from kairos_desktop.store import Store
-
-
-def _deliveries(tmp_path: Path, clock: FakeClock) -> Deliveries:
-    store = Store(tmp_path / "store.json")
-    settings = Settings()
-    policy = FolderPolicy(tmp_path / "workspace", [])
-    return Deliveries(
-        outbox=Outbox(store, clock), notifier=ConsoleNotifier(io.StringIO()),
-        daily_log=DailyLog(tmp_path / "logs", clock),
-        inbox=Inbox(store, tmp_path / "inbox", clock, max_bytes=1_000_000), bus=EventBus(),
-        settings=lambda: settings, policy=lambda: policy)
 
 
 async def test_each_call_s_deliveries_are_found_by_its_id_and_nothing_else_is(
-        tmp_path: Path, clock: FakeClock) -> None:
-    deliveries = _deliveries(tmp_path, clock)
+        tmp_path: Path, deliveries: Deliveries) -> None:
     report = tmp_path / "workspace" / "report.md"
     report.parent.mkdir(parents=True)
     report.write_text("# findings\n")
